@@ -1,0 +1,35 @@
+# Two commands from a fresh clone: `make lab` and `make test`.
+# Both create .venv (pip + requirements.txt) the first time, and reuse it after.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+LAB_PORT ?= 8888
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: lab test release validate env clean-env
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is needed, found " + sys.version.split()[0]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the course environment into $(VENV) (about 1-2 minutes, once)..."
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -q -r requirements.txt -e .
+	@touch $(STAMP)
+	@echo "Environment ready."
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=. --port=$(LAB_PORT) $(ROOT_FLAG) notebooks/
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+release: $(STAMP)
+	$(BIN)/python autograder/course.py release
+
+clean-env:
+	rm -rf $(VENV)
+
+validate: $(STAMP)
+	$(BIN)/python autograder/course.py validate solutions/*/*.ipynb

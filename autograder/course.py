@@ -1,0 +1,116 @@
+"""Maintainer and instructor tools around stock nbgrader.
+
+    python autograder/course.py release            # notebooks/ <- solutions/ (nbgrader generate_assignment)
+    python autograder/course.py release --dest D   # the same into another folder (used by the sync test)
+    python autograder/course.py validate PATH...   # nbgrader validation, non-zero exit on failure
+    python autograder/course.py validate --invert notebooks/*/*.ipynb   # every test must fail
+
+Unlike ``nbgrader validate``, ``validate`` exits 1 when a notebook fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SOLUTIONS = ROOT / "solutions"
+NOTEBOOKS = ROOT / "notebooks"
+REFERENCE = HERE / "reference"
+
+
+def assignments() -> list[str]:
+    """Assignment ids: the folders of ``solutions/`` that hold a notebook."""
+    return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def grading_env() -> dict[str, str]:
+    """Environment for kernels that run hidden tests: the reference on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REFERENCE), env.get("PYTHONPATH")) if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    return env
+
+
+def nbgrader(*args: str, cwd: Path = HERE, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the stock ``nbgrader`` CLI of this environment (from ``autograder/`` by default)."""
+    exe = Path(sys.executable).with_name("nbgrader")
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, env=grading_env(), check=check, capture_output=True, text=True
+    )
+
+
+def release(dest: Path | None = None) -> Path:
+    """Regenerate the learner notebooks from ``solutions/`` with stock nbgrader."""
+    args = ["generate_assignment", "*", "--force", "--no-db", "--log-level=WARN"]
+    if dest is not None:
+        args.append(f"--CourseDirectory.release_directory={Path(dest).resolve()}")
+    proc = nbgrader(*args, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nbgrader generate_assignment failed:\n{proc.stdout}\n{proc.stderr}")
+    return Path(dest) if dest is not None else NOTEBOOKS
+
+
+def validate(path: Path, *, invert: bool = False, timeout: int = 300) -> dict:
+    """nbgrader's own Validator, in-process. Returns its result dict ({} means success).
+
+    Without ``invert``: success when every graded test cell passes. With ``invert``:
+    success when every graded test cell fails (a blank learner notebook).
+    """
+    from nbgrader.validator import Validator
+    from traitlets.config import Config
+
+    os.environ.update({k: v for k, v in grading_env().items() if k in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")})
+    cfg = Config()
+    cfg.Validator.invert = invert
+    cfg.Execute.timeout = timeout
+    return Validator(config=cfg).validate(str(Path(path).resolve()))
+
+
+def _describe(results: dict) -> str:
+    lines = []
+    for key, label in (("failed", "test cell failed"), ("passed", "test cell passed (should fail)"),
+                       ("changed", "locked cell was edited"), ("type_changed", "cell type changed")):
+        for cell in results.get(key, []):
+            first = cell["source"].splitlines()[0] if cell.get("source") else ""
+            lines.append(f"  - {label}: {first[:70]}")
+            if cell.get("raw_error"):
+                lines.extend("      " + ln for ln in cell["raw_error"].strip().splitlines()[-3:])
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    rel = sub.add_parser("release", help="regenerate notebooks/ from solutions/")
+    rel.add_argument("--dest", type=Path, help="write the release here instead of notebooks/")
+    val = sub.add_parser("validate", help="validate notebooks; exit 1 on failure")
+    val.add_argument("paths", nargs="+", type=Path)
+    val.add_argument("--invert", action="store_true", help="require every graded test cell to fail")
+    args = parser.parse_args(argv)
+
+    if args.cmd == "release":
+        out = release(args.dest)
+        print(f"released {len(assignments())} assignments into {out}")
+        return 0
+    status = 0
+    for path in args.paths:
+        if not path.is_file():
+            print(f"FAIL {path}: no such notebook")
+            status = 1
+            continue
+        results = validate(path, invert=args.invert)
+        print(f"{'FAIL' if results else 'ok  '} {path}")
+        if results:
+            print(_describe(results))
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

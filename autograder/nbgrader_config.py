@@ -1,0 +1,35 @@
+"""nbgrader configuration for the course. Run nbgrader commands from this folder.
+
+Layout: the repository root is the nbgrader course root. ``solutions/`` is the
+nbgrader *source* (instructor versions) and ``notebooks/`` the *release*
+(learner versions). Instructor scratch folders live here in ``autograder/`` and
+are git-ignored.
+"""
+
+import os
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+
+c.CourseDirectory.course_id = "batchnorm"
+c.CourseDirectory.root = str(HERE.parent)
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+c.CourseDirectory.submitted_directory = "autograder/submitted"
+c.CourseDirectory.autograded_directory = "autograder/autograded"
+c.CourseDirectory.feedback_directory = "autograder/feedback"
+c.CourseDirectory.solution_directory = "autograder/generated_solutions"
+c.CourseDirectory.db_url = f"sqlite:///{HERE / 'gradebook.db'}"
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"]
+
+# Hidden tests import the instructor reference and checks from autograder/reference.
+# Kernels started by nbgrader inherit this environment.
+_ref = str(HERE / "reference")
+if _ref not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ref, os.environ.get("PYTHONPATH")) if p)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Per-cell time limit while validating and autograding (Keras cells train for up to ~1 min).
+c.Execute.timeout = 300

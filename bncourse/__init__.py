@@ -1,0 +1,19 @@
+"""Shared helpers for the Batch Normalization course notebooks.
+
+Everything here is safe to hand to learners: data loading, seeding, gradient
+checking, plotting and widgets. No reference solution lives in this package;
+the instructor reference is in ``autograder/``.
+"""
+
+from bncourse.data import DataError, load_mnist
+from bncourse.gradcheck import numeric_gradient, rel_error
+from bncourse.setup import REPO_ROOT, setup_notebook
+
+__all__ = [
+    "DataError",
+    "REPO_ROOT",
+    "load_mnist",
+    "numeric_gradient",
+    "rel_error",
+    "setup_notebook",
+]

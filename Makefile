@@ -19,8 +19,10 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 	@echo "Environment ready."
 
+# PYTHONPATH lets instructors run the hidden tests of solutions/ in the same Lab.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=. --port=$(LAB_PORT) $(ROOT_FLAG) notebooks/
+	PYTHONPATH=$(CURDIR)/autograder/reference $(BIN)/jupyter lab --notebook-dir=$(CURDIR) \
+	  --ServerApp.default_url=/lab/tree/notebooks --port=$(LAB_PORT) $(ROOT_FLAG) $(LAB_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

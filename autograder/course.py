@@ -31,6 +31,8 @@ def assignments() -> list[str]:
 def grading_env() -> dict[str, str]:
     """Environment for kernels that run hidden tests: the reference on PYTHONPATH."""
     env = dict(os.environ)
+    # nbgrader calls other tools of its environment (alembic) by name.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REFERENCE), env.get("PYTHONPATH")) if p)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")

@@ -1,0 +1,34 @@
+"""A real ``nbgrader autograde`` round trip: the solution earns full marks, the blank release zero."""
+
+import nbformat
+import pytest
+from conftest import SOLUTION_NOTEBOOKS, nb_id
+from nbgrader_harness import TempCourse
+
+import course
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tc = TempCourse(tmp_path_factory.mktemp("course"), course.assignments())
+    release = tc.generate()
+    for a in tc.assignments:
+        for sol in sorted((tc.root / "solutions" / a).glob("*.ipynb")):
+            tc.submit("perfect", a, {sol.stem: nbformat.read(sol, as_version=4)})
+            tc.submit("blank", a, {sol.stem: nbformat.read(release / a / sol.name, as_version=4)})
+        tc.autograde(a)
+    return tc
+
+
+@pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
+def test_solution_gets_full_marks(graded, solution):
+    score, max_score, cells = graded.scores("perfect", solution.parent.name, solution.stem)
+    assert max_score > 0
+    assert score == max_score, [c for c in cells if c.score < c.max_score]
+
+
+@pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
+def test_blank_release_gets_zero(graded, solution):
+    score, max_score, cells = graded.scores("blank", solution.parent.name, solution.stem)
+    assert max_score > 0
+    assert score == 0, [c for c in cells if c.score > 0]

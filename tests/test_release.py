@@ -1,0 +1,91 @@
+"""The nbgrader pipeline: solutions/ is the source, notebooks/ its exact release."""
+
+import json
+import re
+
+import nbformat
+import pytest
+from conftest import LEARNER_NOTEBOOKS, ROOT, SOLUTION_NOTEBOOKS, nb_id
+
+import course
+
+LEAK_MARKERS = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+                "bn_reference", "bn_checks", "keras_checks", "experiment_checks"]
+
+
+def test_every_assignment_is_released():
+    assert course.assignments(), "no assignments found in solutions/"
+    assert [p.relative_to(ROOT / "solutions") for p in SOLUTION_NOTEBOOKS] == [
+        p.relative_to(ROOT / "notebooks") for p in LEARNER_NOTEBOOKS
+    ], "solutions/ and notebooks/ hold different notebooks: run `make release`"
+
+
+def _canonical(path):
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("learner", LEARNER_NOTEBOOKS, ids=nb_id)
+def test_release_reproduces_committed_notebooks(learner, fresh_release):
+    regenerated = fresh_release / learner.relative_to(ROOT / "notebooks")
+    assert regenerated.is_file(), f"{learner} has no solution source"
+    assert _canonical(regenerated) == _canonical(learner), (
+        f"{learner.relative_to(ROOT)} differs from a fresh release of solutions/: run `make release` "
+        "(learner notebooks are generated, never edited by hand)"
+    )
+
+
+def _solution_lines(nb):
+    """Non-trivial lines inside solution and hidden-test regions of a solution notebook."""
+    lines = set()
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if re.search(r"### BEGIN (SOLUTION|HIDDEN TESTS)", line):
+                inside = True
+            elif re.search(r"### END (SOLUTION|HIDDEN TESTS)", line):
+                inside = False
+            elif inside and len(line.strip()) > 12 and not line.strip().startswith(("#", '"""')):
+                lines.add(line.strip())
+    return lines
+
+
+@pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
+def test_learner_notebook_has_no_solution_or_hidden_tests(solution):
+    learner = ROOT / "notebooks" / solution.relative_to(ROOT / "solutions")
+    text = learner.read_text()
+    for marker in LEAK_MARKERS:
+        assert marker not in text, f"{learner.name} contains {marker!r}"
+    learner_lines = {ln.strip() for c in nbformat.read(learner, as_version=4).cells for ln in c.source.splitlines()}
+    leaked = sorted(_solution_lines(nbformat.read(solution, as_version=4)) & learner_lines)
+    assert not leaked, f"solution lines found in {learner.name}: {leaked[:3]}"
+
+
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS + LEARNER_NOTEBOOKS, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_committed_notebooks_carry_no_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path.relative_to(ROOT)} has outputs in cells {dirty}: commit notebooks stripped"
+
+
+@pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
+def test_solution_structure(solution):
+    nb = nbformat.read(solution, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    first = code[0]
+    assert first.metadata.get("nbgrader", {}).get("locked") and "setup_notebook(" in first.source, (
+        "the first code cell must be the locked setup cell calling bncourse.setup_notebook"
+    )
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "nbgrader" in c.metadata]
+    assert len(ids) == len(set(ids)), "duplicate nbgrader grade ids"
+    tests = [c for c in code if c.metadata.get("nbgrader", {}).get("grade")]
+    answers = [c for c in code if c.metadata.get("nbgrader", {}).get("solution")]
+    assert tests and answers, "a lesson needs graded answers and tests"
+    for c in answers:
+        assert "### BEGIN SOLUTION" in c.source, f"answer cell {c.metadata['nbgrader']['grade_id']} has no solution region"
+    for c in tests:
+        gid = c.metadata["nbgrader"]["grade_id"]
+        assert c.metadata["nbgrader"]["points"] > 0, f"{gid} is worth no points"
+        assert "### BEGIN HIDDEN TESTS" in c.source, f"{gid} has no hidden tests"
+        visible = c.source.split("### BEGIN HIDDEN TESTS")[0]
+        assert visible.strip(), f"{gid} has no visible check for learners"

@@ -1,0 +1,28 @@
+"""nbgrader validation, checked in code (``nbgrader validate`` itself exits 0 on failure)."""
+
+import pytest
+from conftest import LEARNER_NOTEBOOKS, SOLUTION_NOTEBOOKS, nb_id
+
+import course
+
+
+@pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
+def test_solution_passes_validation(solution):
+    results = course.validate(solution)
+    assert results == {}, course._describe(results)
+
+
+@pytest.mark.parametrize("learner", LEARNER_NOTEBOOKS, ids=nb_id)
+def test_blank_learner_notebook_fails_every_test_cell(learner):
+    results = course.validate(learner, invert=True)
+    assert results == {}, "graded test cells pass on the blank release:\n" + course._describe(results)
+
+
+def test_validate_command_exits_nonzero_on_failure(tmp_path):
+    import nbformat
+
+    nb = nbformat.read(LEARNER_NOTEBOOKS[0], as_version=4)
+    path = tmp_path / "blank.ipynb"
+    nbformat.write(nb, path)
+    assert course.main(["validate", str(path)]) == 1
+    assert course.main(["validate", str(tmp_path / "missing.ipynb")]) == 1

@@ -67,7 +67,8 @@ def validate(path: Path, *, invert: bool = False, timeout: int = 300) -> dict:
     from nbgrader.validator import Validator
     from traitlets.config import Config
 
-    os.environ.update({k: v for k, v in grading_env().items() if k in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")})
+    keep = ("PATH", "PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")
+    os.environ.update({k: v for k, v in grading_env().items() if k in keep})
     cfg = Config()
     cfg.Validator.invert = invert
     cfg.Execute.timeout = timeout

@@ -36,7 +36,7 @@ def plot_traces(traces: dict, *, target=None, xlabel="training step", ylabel="va
 def histograms(panels: dict, *, bins=20, title=None):
     """One histogram per panel, side by side. ``panels``: title -> 1-D values."""
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), constrained_layout=True)
-    for ax, (label, values) in zip(np.atleast_1d(axes), panels.items()):
+    for ax, (label, values) in zip(np.atleast_1d(axes), panels.items(), strict=True):
         values = np.asarray(values).ravel()
         ax.hist(values, bins=bins, color="#4C72B0", alpha=0.85)
         ax.set_title(f"{label}\nmean {values.mean():+.3f}  std {values.std():.3f}", fontsize=9)

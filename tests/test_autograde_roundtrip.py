@@ -2,10 +2,10 @@
 
 import nbformat
 import pytest
-from conftest import SOLUTION_NOTEBOOKS, nb_id
-from nbgrader_harness import TempCourse
 
 import course
+from conftest import SOLUTION_NOTEBOOKS, nb_id
+from nbgrader_harness import TempCourse
 
 
 @pytest.fixture(scope="module")

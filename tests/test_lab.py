@@ -24,7 +24,8 @@ def _get(url, timeout=2):
 
 def test_make_lab_serves_the_course():
     port, token = _free_port(), "course-test-token"
-    args = f"--no-browser --ip=127.0.0.1 --ServerApp.token={token} --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"
+    args = (f"--no-browser --ip=127.0.0.1 --ServerApp.token={token} --LabApp.news_url=None "
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "lab", f"LAB_PORT={port}", f"LAB_ARGS={args}"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,

@@ -2,8 +2,8 @@
 
 import nbformat
 import pytest
-from conftest import SOLUTION_NOTEBOOKS, nb_id
 
+from conftest import SOLUTION_NOTEBOOKS, nb_id
 from nbsource import notebook_to_py, py_to_notebook
 
 

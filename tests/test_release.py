@@ -5,9 +5,9 @@ import re
 
 import nbformat
 import pytest
-from conftest import LEARNER_NOTEBOOKS, ROOT, SOLUTION_NOTEBOOKS, nb_id
 
 import course
+from conftest import LEARNER_NOTEBOOKS, ROOT, SOLUTION_NOTEBOOKS, nb_id
 
 LEAK_MARKERS = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
                 "bn_reference", "bn_checks", "keras_checks", "experiment_checks"]
@@ -60,7 +60,9 @@ def test_learner_notebook_has_no_solution_or_hidden_tests(solution):
     assert not leaked, f"solution lines found in {learner.name}: {leaked[:3]}"
 
 
-@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS + LEARNER_NOTEBOOKS, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+@pytest.mark.parametrize(
+    "path", SOLUTION_NOTEBOOKS + LEARNER_NOTEBOOKS, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}"
+)
 def test_committed_notebooks_carry_no_outputs(path):
     nb = nbformat.read(path, as_version=4)
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
@@ -82,7 +84,8 @@ def test_solution_structure(solution):
     answers = [c for c in code if c.metadata.get("nbgrader", {}).get("solution")]
     assert tests and answers, "a lesson needs graded answers and tests"
     for c in answers:
-        assert "### BEGIN SOLUTION" in c.source, f"answer cell {c.metadata['nbgrader']['grade_id']} has no solution region"
+        gid = c.metadata["nbgrader"]["grade_id"]
+        assert "### BEGIN SOLUTION" in c.source, f"answer cell {gid} has no solution region"
     for c in tests:
         gid = c.metadata["nbgrader"]["grade_id"]
         assert c.metadata["nbgrader"]["points"] > 0, f"{gid} is worth no points"

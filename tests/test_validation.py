@@ -1,9 +1,9 @@
 """nbgrader validation, checked in code (``nbgrader validate`` itself exits 0 on failure)."""
 
 import pytest
-from conftest import LEARNER_NOTEBOOKS, SOLUTION_NOTEBOOKS, nb_id
 
 import course
+from conftest import LEARNER_NOTEBOOKS, SOLUTION_NOTEBOOKS, nb_id
 
 
 @pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)

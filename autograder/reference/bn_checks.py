@@ -82,3 +82,716 @@ def _diagnose_1d(normalize, x, g, b, kw, got):
         if got.shape == want.shape and np.allclose(got, want, rtol=1e-6, atol=1e-6):
             return hint
     return "Compare each step with the formulas."
+
+
+# ---------------------------------------------------------------------------
+# Shared machinery for the lesson 2-5 checks.
+# ---------------------------------------------------------------------------
+
+#: Marker of the fallback message used when no known mistake matches.
+GENERIC = "Compare each step with the formulas"
+
+F64 = dict(rtol=1e-7, atol=1e-9)     # float64 inputs: float64 answers
+F32 = dict(rtol=1e-4, atol=1e-4)     # float32 inputs, ordinary data
+F32_OFFSET = dict(rtol=1e-3, atol=1e-2)  # float32 inputs with a mean of ~1e4 (Keras itself is ~1e-3 off)
+LOOSE = dict(rtol=1e-5, atol=1e-7)   # "matches a known wrong variant"
+
+
+def _invoke(fn, name, args, kwargs=None, argnames=(), label=""):
+    """Call a learner function; turn crashes and in-place mutation into named failures."""
+    kwargs = kwargs or {}
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    where = f" on {label}" if label else ""
+    try:
+        with np.errstate(all="ignore"):
+            result = fn(*args, **kwargs)
+    except NotImplementedError:
+        raise AssertionError(f"{name} is not implemented yet.") from None
+    except AssertionError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any crash becomes feedback
+        hint = ""
+        if "broadcast" in str(e) or "shape" in str(e):
+            hint = (" The shapes do not line up: check the axis the statistics are taken over"
+                    " and that they keep one entry per feature/channel.")
+        raise AssertionError(f"{name} raised {type(e).__name__}{where}: {e}.{hint}") from None
+    for i, (a, c) in enumerate(zip(args, copies)):
+        if isinstance(a, np.ndarray) and not np.array_equal(a, c, equal_nan=True):
+            arg = argnames[i] if i < len(argnames) else f"argument #{i + 1}"
+            raise AssertionError(
+                f"{name} modified its input {arg} in place{where} (in-place mutation, e.g. `{arg} -= ...`"
+                f" or `{arg} *= ...`). The caller's arrays must stay unchanged: build new arrays instead."
+            )
+    return result
+
+
+def _unpack(result, name, n, what):
+    if not isinstance(result, (tuple, list)) or len(result) != n:
+        got = f"a {type(result).__name__}" + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
+        raise AssertionError(f"{name} should return a tuple {what}; it returned {got}.")
+    return tuple(result)
+
+
+def _float(name, value, in_dtype, label):
+    """Learner output as an array; float64 inputs must give float64 answers."""
+    if callable(value):
+        raise AssertionError(f"{name} is a function, not numbers: did you forget to call something?")
+    try:
+        arr = np.asarray(value)
+        out = arr.astype(np.float64)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{name} should be numbers, got {type(value).__name__}.") from None
+    if in_dtype == np.float64 and arr.dtype.kind == "f" and arr.dtype.itemsize < 8:
+        raise AssertionError(
+            f"{name} is {arr.dtype} for float64 inputs ({label}): keep float64, do not cast to a lower precision."
+        )
+    return out
+
+
+def _scale(want):
+    want = np.asarray(want, dtype=np.float64)
+    return max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
+
+
+def _close(got, want, tol):
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        return False
+    with np.errstate(all="ignore"):
+        return bool(np.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * _scale(want), equal_nan=True))
+
+
+def _first_match(got, variants, tol=LOOSE):
+    """Hint of the first known-wrong variant that ``got`` matches (a variant is a value or a maker)."""
+    for make, hint in variants:
+        try:
+            with np.errstate(all="ignore"):
+                wrong = make() if callable(make) else make
+        except Exception:  # noqa: BLE001, S112 - a variant that does not apply to this input
+            continue
+        if wrong is not None and _close(got, wrong, tol):
+            return hint
+    return None
+
+
+def _shape_check(name, got, shape, label, extra=""):
+    if got.shape != tuple(shape):
+        msg = f"{name} has shape {got.shape} on {label}; it should have shape {tuple(shape)}."
+        if got.size == int(np.prod(shape)):
+            msg += " It has the right number of entries: check the reshape order/layout."
+        raise AssertionError(msg + extra)
+
+
+def _nonfinite_hint(got, want):
+    if not np.all(np.isfinite(got)) and np.all(np.isfinite(want)):
+        return ("It produces NaN or inf: a feature with zero variance divides by zero. Add epsilon to the"
+                " variance inside the square root: sqrt(var + eps).")
+    return None
+
+
+def _rounded_hint(got, want):
+    if _close(got, want, dict(rtol=1e-4, atol=1e-5)):
+        return ("It is close but not exact (about float32 precision): for float64 inputs compute in float64,"
+                " without float32 casts or rounded constants.")
+    return None
+
+
+# --- known-wrong normalizations -------------------------------------------
+
+def _bn(x, gamma, beta, eps, axes=(0,), ddof=0, mode="inside", center=True):
+    x = np.asarray(x, dtype=np.float64)
+    mean = x.mean(axis=axes, keepdims=True)
+    n = int(np.prod([x.shape[a] for a in axes]))
+    var = ((x - mean) ** 2).sum(axis=axes, keepdims=True) / (n - ddof)
+    denom = {"inside": lambda: np.sqrt(var + eps), "outside": lambda: np.sqrt(var) + eps,
+             "none": lambda: np.sqrt(var), "nosqrt": lambda: var + eps}[mode]()
+    x_hat = ((x - mean) if center else x) / denom
+    return gamma * x_hat + beta
+
+
+def _forward_variants(x, gamma, beta, eps, axes=(0,), stats="the batch (axis=0)"):
+    g, b = np.asarray(gamma, dtype=np.float64), np.asarray(beta, dtype=np.float64)
+    v = [
+        (lambda: _bn(x, g, b, eps, axes, ddof=1),
+         "It divides the variance by N-1 (ddof=1, the unbiased variance). Batch norm uses the biased"
+         " variance, dividing by N, as Keras does."),
+        (lambda: _bn(x, g, b, eps, axes, mode="outside"),
+         "Epsilon is added outside the square root; it belongs inside: sqrt(var + eps)."),
+        (lambda: _bn(x, g, b, eps, axes, mode="none"),
+         "It adds no epsilon: divide by sqrt(var + eps), not sqrt(var)."),
+        (lambda: _bn(x, g, b, eps, axes, mode="nosqrt"),
+         "It divides by var + eps; divide by its square root sqrt(var + eps)."),
+    ]
+    for fixed in (1e-3, 1e-5, 1e-8, 0.0):
+        if fixed != eps:
+            v.append((lambda fixed=fixed: _bn(x, g, b, fixed, axes),
+                      "It ignores the eps argument (a hard-coded epsilon): use the eps passed in."))
+            v.append((lambda fixed=fixed: _bn(x, g, b, fixed, axes, mode="outside"),
+                      "It ignores the eps argument (a hard-coded epsilon) and adds it outside the square root."))
+    v += [
+        (lambda: _bn(x, b, g, eps, axes),
+         "gamma and beta are swapped: out = gamma * x_hat + beta (gamma scales, beta shifts)."),
+        (lambda: _bn(x, 1.0, 0.0, eps, axes),
+         "It returns x_hat without the scale and shift: out = gamma * x_hat + beta."),
+        (lambda: _bn(x, 1.0, b, eps, axes), "It forgets gamma: out = gamma * x_hat + beta."),
+        (lambda: _bn(x, g, 0.0, eps, axes), "It forgets beta: out = gamma * x_hat + beta."),
+        (lambda: g * (_bn(x, 1.0, 0.0, eps, axes) + b), "It adds beta before scaling by gamma: out = gamma * x_hat + beta."),
+        (lambda: _bn(x, g, b, eps, axes, center=False),
+         "It does not subtract the mean: x_hat = (x - mean) / sqrt(var + eps)."),
+    ]
+    return v
+
+
+def _forward_cases(rng):
+    """(x, gamma, beta, kwargs, label, tol): inputs that expose the usual forward mistakes."""
+    def feats(n, locs, scales):
+        return rng.normal(locs, scales, size=(n, len(locs)))
+    return [
+        (np.array([[1.0, -2.0, 0.5], [3.0, 4.0, 2.5]]), np.array([1.5, 0.5, -1.0]), np.array([0.2, -0.3, 1.0]),
+         {}, "a batch of N=2 samples", F64),
+        (feats(3, [0.0, 5.0, -3.0, 10.0, 1.0], [1.0, 2.0, 0.5, 4.0, 1.0]), rng.uniform(0.5, 2.0, 5),
+         rng.normal(0, 1, 5), {}, "a batch of N=3 samples, 5 features", F64),
+        (feats(7, [3.0, -1.0, 100.0, 0.0], [2.0, 0.01, 50.0, 1.0]), np.array([0.7, 2.0, -1.3, 1.1]),
+         np.array([0.5, -0.2, 2.0, 0.0]), {}, "features of very different scales (N=7, D=4)", F64),
+        (np.column_stack([np.full(6, 2.5), rng.normal(1.0, 0.01, 6), rng.normal(0.0, 0.02, 6), rng.normal(0, 1, 6)]),
+         np.array([1.2, 0.8, 1.5, 1.0]), np.array([0.3, -0.1, 0.0, 0.4]), {},
+         "a constant feature and low-variance features (eps matters)", F64),
+        (feats(5, [0.0, 2.0, -1.0], [0.3, 0.05, 1.0]), np.array([1.0, 2.0, 0.5]), np.array([0.0, 1.0, -1.0]),
+         {"eps": 0.25}, "eps=0.25 with low-variance features", F64),
+        (feats(9, [1.0, 0.0], [0.001, 0.002]), np.array([2.0, 0.5]), np.array([1.0, 0.0]),
+         {"eps": 1e-6}, "eps=1e-6 with tiny variances", F64),
+        (feats(16, [3.0, -2.0, 0.0], [2.0, 0.5, 1.0]).astype(np.float32), np.array([1.5, 0.7, 1.0], np.float32),
+         np.array([0.1, 0.0, -0.5], np.float32), {}, "float32 inputs", F32),
+    ]
+
+
+def _offset_case(rng, shape):
+    x = (1e4 + rng.normal(0.0, 1.0, size=shape)).astype(np.float32)
+    c = shape[-1]
+    return (x, np.linspace(0.5, 1.5, c).astype(np.float32), np.linspace(-0.5, 0.5, c).astype(np.float32),
+            {"eps": 1e-3}, "float32 inputs with a large mean (about 1e4, std 1)", F32_OFFSET)
+
+
+ONE_PASS = ("It works on ordinary inputs but not on float32 inputs with a large mean: a one-pass variance"
+            " E[x^2] - E[x]^2 loses all precision there (catastrophic cancellation / one-pass variance"
+            " instability). Compute it in two passes, mean((x - mean)**2), as Keras does.")
+
+
+def _check_forward_like(fn, name, cases, want_fn, variants_fn, shape_extra=""):
+    for x, gamma, beta, kw, label, tol in cases:
+        res = _invoke(fn, name, (x, gamma, beta), kw, ("x", "gamma", "beta"), label)
+        out, _cache = _unpack(res, name, 2, "(out, cache)")
+        got = _float(f"{name} output", out, x.dtype, label)
+        want = want_fn(x, gamma, beta, kw)
+        _shape_check(f"{name} output", got, want.shape, label, shape_extra)
+        if _close(got, want, tol):
+            continue
+        eps = kw.get("eps", 1e-3)
+        hint = _first_match(got, variants_fn(x, gamma, beta, eps), LOOSE if tol is F64 else F32)
+        if hint is None and tol is F32_OFFSET:
+            hint = ONE_PASS
+        hint = hint or _nonfinite_hint(got, want) or _rounded_hint(got, want) or (
+            f"{GENERIC}: mean and biased variance per feature, eps inside the square root, then gamma * x_hat + beta.")
+        raise AssertionError(f"{name} is wrong on {label}. {hint}")
+
+
+# ---------------------------------------------------------------------------
+# Lesson checks
+# ---------------------------------------------------------------------------
+
+def check_batchnorm_forward(batchnorm_forward):
+    """Training-mode ``batchnorm_forward(x, gamma, beta, eps=1e-3) -> (out, cache)`` on (N, D) inputs."""
+    rng = np.random.default_rng(202)
+    cases = _forward_cases(rng) + [_offset_case(rng, (64, 3))]
+
+    def want(x, g, b, kw):
+        return ref.batchnorm_forward(x.astype(np.float64), g.astype(np.float64), b.astype(np.float64), **kw)[0]
+
+    def variants(x, g, b, eps):
+        return _forward_variants(x, g, b, eps) + [
+            (lambda: _bn(x, g, b, eps, axes=(1,)),
+             "The statistics are taken over the wrong axis: each feature's mean and variance are over the"
+             " batch, axis=0."),
+        ]
+    _check_forward_like(batchnorm_forward, "batchnorm_forward", cases, want, variants)
+
+
+def check_update_moving_stats(update_moving_stats):
+    """``update_moving_stats(moving_mean, moving_var, batch_mean, batch_var, momentum=0.99)``, Keras convention."""
+    name = "update_moving_stats"
+    rng = np.random.default_rng(303)
+    mm, mv = np.array([0.5, -1.0, 2.0, 0.0]), np.array([1.0, 0.5, 2.0, 1.0])
+    bm, bv = np.array([1.5, 1.0, -2.0, 3.0]), np.array([4.0, 0.1, 3.0, 0.25])
+    cases = [
+        (mm, mv, bm, bv, {}, "one update from a known moving state (default momentum)", F64),
+        (mm, mv, bm, bv, {"momentum": 0.9}, "momentum=0.9", F64),
+        (mv, mm * 0 + 2.0, bv, bm ** 2, {"momentum": 0.7}, "momentum=0.7", F64),
+        (mm.astype(np.float32), mv.astype(np.float32), bm.astype(np.float32), bv.astype(np.float32),
+         {"momentum": 0.9}, "float32 inputs", F32),
+    ]
+
+    def variants(a, b, c, d, m):
+        return [
+            (lambda: (m * c + (1 - m) * a, m * d + (1 - m) * b),
+             "It uses the PyTorch momentum direction (momentum weights the new batch). In Keras"
+             " moving = momentum * moving + (1 - momentum) * batch, so momentum weights the OLD value."),
+            (lambda: (c, d), "It returns the batch statistics: blend them into the moving statistics."),
+            (lambda: (a, b), "It returns the moving statistics unchanged: blend in the batch statistics."),
+            (lambda: (m * a + c, m * b + d), "It forgets the (1 - momentum) factor on the batch statistics."),
+            (lambda: (m * a + (1 - m) * c, b), "It updates moving_mean but not moving_var."),
+            (lambda: (a, m * b + (1 - m) * d), "It updates moving_var but not moving_mean."),
+            (lambda: (m * b + (1 - m) * d, m * a + (1 - m) * c),
+             "It returns (moving_var, moving_mean): the order is (moving_mean, moving_var)."),
+            (lambda: (m * a + (1 - m) * d, m * b + (1 - m) * c),
+             "It mixes the mean and the variance: moving_mean blends in batch_mean, moving_var blends in batch_var."),
+        ] + [
+            (lambda f=f: (f * a + (1 - f) * c, f * b + (1 - f) * d),
+             "It ignores the momentum argument (a hard-coded momentum): use the momentum passed in.")
+            for f in (0.99, 0.9, 0.1, 0.01) if f != m
+        ] + [
+            (lambda f=f: (f * c + (1 - f) * a, f * d + (1 - f) * b),
+             "It ignores the momentum argument and uses the PyTorch direction.")
+            for f in (0.1, 0.01)
+        ]
+
+    def run(a, b, c, d, kw, label, tol):
+        res = _invoke(update_moving_stats, name, (a, b, c, d), kw,
+                      ("moving_mean", "moving_var", "batch_mean", "batch_var"), label)
+        got = _unpack(res, name, 2, "(moving_mean, moving_var)")
+        got = tuple(_float(f"{name} {k}", g, a.dtype, label) for k, g in zip(("moving_mean", "moving_var"), got))
+        f64 = [np.asarray(t, dtype=np.float64) for t in (a, b, c, d)]
+        want = ref.update_moving_stats(*f64, **kw)
+        for k, g, w in zip(("moving_mean", "moving_var"), got, want):
+            _shape_check(f"{name} {k}", g, w.shape, label)
+        if not all(_close(g, w, tol) for g, w in zip(got, want)):
+            m = kw.get("momentum", 0.99)
+            hint = None
+            for make, h in variants(*f64, m):
+                wr = make()
+                if all(_close(g, np.broadcast_to(w, g.shape), LOOSE) for g, w in zip(got, wr)):
+                    hint = h
+                    break
+            raise AssertionError(f"{name} is wrong on {label}. " + (
+                hint or f"{GENERIC}: moving = momentum * moving + (1 - momentum) * batch, for the mean and the variance."))
+        return got
+
+    for case in cases:
+        run(*case)
+    # k successive updates feed the returned state back in.
+    state = (np.zeros(3), np.ones(3))
+    want = state
+    for k in range(5):
+        x = rng.normal(k, 1.0 + k, size=(8, 3))
+        bmk, bvk = ref.batch_moments(x)
+        state = run(state[0], state[1], bmk, bvk, {"momentum": 0.9}, f"update {k + 1} of 5 chained updates", F64)
+        want = ref.update_moving_stats(want[0], want[1], bmk, bvk, 0.9)
+    if not all(_close(g, w, F64) for g, w in zip(state, want)):
+        raise AssertionError(f"{name} drifts over 5 chained updates: each call must start from the state it is given.")
+
+
+def check_batchnorm_inference(batchnorm_inference):
+    """``batchnorm_inference(x, gamma, beta, moving_mean, moving_var, eps=1e-3)`` uses the moving statistics."""
+    name = "batchnorm_inference"
+    rng = np.random.default_rng(404)
+    g, b = np.array([1.5, 0.5, -1.0, 2.0]), np.array([0.2, -0.3, 1.0, 0.0])
+    mm, mv = np.array([10.0, -3.0, 0.5, 0.0]), np.array([4.0, 0.0004, 0.01, 25.0])
+    x = rng.normal([0.0, 1.0, 2.0, -1.0], [1.0, 0.5, 3.0, 2.0], size=(6, 4))
+    cases = [
+        (x, g, b, mm, mv, {}, "a batch of 6 whose statistics differ from the moving ones", F64),
+        (x[:2], g, b, mm, mv, {}, "a batch of N=2", F64),
+        (x[:1], g, b, mm, mv, {}, "a single sample (N=1)", F64),
+        (x, g, b, mm, mv, {"eps": 0.05}, "eps=0.05", F64),
+        (x.astype(np.float32), g.astype(np.float32), b.astype(np.float32), mm.astype(np.float32),
+         mv.astype(np.float32), {}, "float32 inputs", F32),
+    ]
+    for xx, gg, bb, m, v, kw, label, tol in cases:
+        res = _invoke(batchnorm_inference, name, (xx, gg, bb, m, v), kw,
+                      ("x", "gamma", "beta", "moving_mean", "moving_var"), label)
+        got = _float(f"{name} output", res, xx.dtype, label)
+        f = [np.asarray(t, dtype=np.float64) for t in (xx, gg, bb, m, v)]
+        want = ref.batchnorm_inference(*f, **kw)
+        _shape_check(f"{name} output", got, want.shape, label)
+        if _close(got, want, tol):
+            continue
+        variants = _inference_variants(*f, kw.get("eps", 1e-3))
+        hint = _first_match(got, variants, LOOSE if tol is F64 else F32) or _nonfinite_hint(got, want) or \
+            _rounded_hint(got, want) or (
+            f"{GENERIC}: gamma * (x - moving_mean) / sqrt(moving_var + eps) + beta.")
+        raise AssertionError(f"{name} is wrong on {label}. {hint}")
+
+
+def _inference_variants(X, G, B, M, V, eps):
+    def inf(gam=G, bet=B, mean=M, var=V, e=eps, mode="inside"):
+        d = {"inside": np.sqrt(var + e), "outside": np.sqrt(var) + e, "none": np.sqrt(var),
+             "nosqrt": var + e}[mode]
+        return gam * (X - mean) / d + bet
+
+    return [
+        (lambda: _bn(X, G, B, eps), "It uses the batch's own mean and variance (batch statistics at"
+         " inference). At inference use moving_mean and moving_var."),
+        (lambda: _bn(X, G, B, eps, ddof=1), "It uses the batch's own statistics; at inference use the moving ones."),
+        (lambda: inf(mode="outside"), "Epsilon is added outside the square root; it belongs inside: sqrt(var + eps)."),
+        (lambda: inf(mode="none"), "It adds no epsilon: divide by sqrt(moving_var + eps)."),
+        (lambda: inf(mode="nosqrt"), "It divides by moving_var + eps; divide by its square root."),
+        (lambda: inf(gam=B, bet=G), "gamma and beta are swapped: gamma scales, beta shifts."),
+        (lambda: inf(gam=1.0, bet=0.0), "It forgets the scale and shift: out = gamma * x_hat + beta."),
+        (lambda: inf(mean=V, var=M), "moving_mean and moving_var are swapped."),
+        (lambda: inf(mean=0.0), "It does not subtract moving_mean."),
+    ] + [(lambda fe=fe: inf(e=fe), "It ignores the eps argument (a hard-coded epsilon): use the eps passed in.")
+         for fe in (1e-3, 1e-5, 0.0) if fe != eps]
+
+
+# --- backward ---------------------------------------------------------------
+
+def _grad_variants(dout, x_hat, gamma, inv_std, axes, count):
+    """Known-wrong variants of dx, dgamma and dbeta: three lists of (lazy maker, hint)."""
+    def s(a):
+        return a.sum(axis=axes)
+
+    g = dout * gamma
+
+    def dx(gg, a=1.0, b=1.0, n=count, sum_axes=axes):
+        sg = gg.sum(axis=sum_axes, keepdims=True)
+        sgx = (gg * x_hat).sum(axis=sum_axes, keepdims=True)
+        return inv_std * (gg - a * sg / n - b * x_hat * sgx / n)
+    dxv = [
+        (lambda: g * inv_std, "dx misses the paths through the batch mean and variance (backward without the"
+         " mean/variance terms): x also enters mu and var, so dx = inv_std/N * (N*dx_hat - sum(dx_hat)"
+         " - x_hat * sum(dx_hat * x_hat))."),
+        (lambda: dx(g, b=0.0), "dx misses the path through the variance (the x_hat * sum(dx_hat * x_hat) term)."),
+        (lambda: dx(g, a=0.0), "dx misses the path through the mean (the sum(dx_hat) term)."),
+        (lambda: dx(dout), "dx forgets gamma (missing gamma in dx): dx_hat = dout * gamma."),
+        (lambda: dx(g, b=-1.0), "dx has the wrong sign on the variance term."),
+        (lambda: dx(g, b=0.5), "dx has half the variance term: check the factor 2 from d(x - mu)^2 and the -1/2 power."),
+        (lambda: dx(g, b=2.0), "dx has twice the variance term: check the factors 2 and -1/2 in dvar."),
+        (lambda: g, "dx is dout * gamma only: it misses 1/sqrt(var + eps) and the mean/variance terms."),
+        (lambda: dx(g, n=count - 1), "dx divides by N-1: the batch statistics average over N values."),
+    ]
+    dgv = [
+        (lambda: (dout * x_hat).mean(axis=axes), "dgamma averages over the batch; it must sum: sum(dout * x_hat)."),
+        (lambda: s(dout), "dgamma is sum(dout): that is dbeta (dgamma = sum(dout * x_hat); are they swapped?)."),
+        (lambda: s(dout * x_hat * gamma), "dgamma has an extra factor gamma: dgamma = sum(dout * x_hat)."),
+        (lambda: s(dout * x_hat / inv_std), "dgamma uses x - mean instead of x_hat: dgamma = sum(dout * x_hat)."),
+    ]
+    dbv = [
+        (lambda: dout.mean(axis=axes), "dbeta averages over the batch (dbeta as a mean); it must sum: dbeta = sum(dout)."),
+        (lambda: s(dout * x_hat), "dbeta is sum(dout * x_hat): that is dgamma (are dgamma and dbeta swapped?)."),
+        (lambda: s(dout * gamma), "dbeta has an extra factor gamma: dbeta = sum(dout)."),
+    ]
+    return dxv, dgv, dbv
+
+
+def _backward_cases(rng, spatial):
+    if spatial:
+        shapes = [(2, 3, 5, 4), (3, 2, 2, 3), (2, 1, 1, 2)]
+    else:
+        shapes = [(2, 3), (3, 5), (8, 4), (6, 4)]
+    cases = []
+    for k, shape in enumerate(shapes):
+        c = shape[-1]
+        locs = rng.normal(0, 3, c)
+        scales = np.geomspace(0.01, 20.0, c)
+        x = rng.normal(locs, scales, size=shape)
+        gamma = rng.uniform(0.5, 2.0, c) * rng.choice([-1.0, 1.0], c)
+        beta = rng.normal(0, 1, c)
+        eps = 0.25 if k == len(shapes) - 1 else 1e-3
+        label = f"x of shape {shape}" + (f", eps={eps}" if eps != 1e-3 else "")
+        cases.append((x, gamma, beta, eps, label, F64))
+    xc = rng.normal(0, 1, size=shapes[0])
+    xc[..., 0] = 1.5   # a constant feature/channel
+    xc[..., 1] = 0.2 + 0.005 * rng.normal(size=xc[..., 1].shape)
+    c = shapes[0][-1]
+    cases.append((xc, rng.uniform(0.5, 2, c), rng.normal(0, 1, c), 1e-3,
+                  "a constant and a low-variance " + ("channel" if spatial else "feature"), F64))
+    x32 = rng.normal(1.0, 2.0, size=(4, 3, 2, 3) if spatial else (10, 3)).astype(np.float32)
+    cases.append((x32, np.array([1.5, -0.5, 1.0], np.float32), np.array([0.1, 0.2, 0.3], np.float32), 1e-3,
+                  "float32 inputs", dict(rtol=1e-3, atol=1e-4)))
+    return cases
+
+
+def _spatial_dx_variants(g, x_hat, inv_std, n):
+    """Spatial-only dx mistakes; ``g = dout * gamma``, ``n`` the batch size."""
+    return [
+        (lambda: inv_std * (g - g.sum(axis=(0, 1, 2)) / n - x_hat * (g * x_hat).sum(axis=(0, 1, 2)) / n),
+         "dx divides the sums by the batch size N: each channel's statistics pool N*H*W values."),
+        (lambda: inv_std * (g - g.sum(axis=0) / n - x_hat * (g * x_hat).sum(axis=0) / n),
+         "dx sums over the batch axis only (per-position statistics): sum over N, H and W."),
+    ]
+
+
+def _check_backward_like(bwd, fwd, name, fwd_name, spatial, numeric=False):
+    rng = np.random.default_rng(505 if spatial else 606)
+    ref_fwd = ref.spatial_batchnorm_forward if spatial else ref.batchnorm_forward
+    ref_bwd = ref.spatial_batchnorm_backward if spatial else ref.batchnorm_backward
+    what = "channel" if spatial else "feature"
+    for x, gamma, beta, eps, label, tol in _backward_cases(rng, spatial):
+        res = _invoke(fwd, fwd_name, (x, gamma, beta), {"eps": eps}, ("x", "gamma", "beta"), label)
+        out, cache = _unpack(res, fwd_name, 2, "(out, cache)")
+        f = [np.asarray(t, dtype=np.float64) for t in (x, gamma, beta)]
+        want_out, rcache = ref_fwd(*f, eps=eps)
+        if not _close(_float(f"{fwd_name} output", out, x.dtype, label), want_out, tol):
+            raise AssertionError(
+                f"The {fwd_name} used to build the caches is wrong on {label}, so {name} cannot be checked."
+                f" Fix {fwd_name} first (its own check names the mistake).")
+        dout = rng.normal(0, 1, size=x.shape).astype(x.dtype)
+        got = _unpack(_invoke(bwd, name, (dout, cache), {}, ("dout",), label), name, 3, "(dx, dgamma, dbeta)")
+        got = [_float(f"{name} {k}", v, x.dtype, label) for k, v in zip(("dx", "dgamma", "dbeta"), got)]
+        want = ref_bwd(np.asarray(dout, np.float64), rcache)
+        c = x.shape[-1]
+        sums = "N, H and W" if spatial else "the batch (axis=0)"
+        _shape_check(f"{name} dx", got[0], x.shape, label)
+        for k, v in zip(("dgamma", "dbeta"), got[1:]):
+            _shape_check(f"{name} {k}", v, (c,), label, f" One entry per {what}: sum over {sums}, without keepdims.")
+        ok = [_close(gv, wv, tol) for gv, wv in zip(got, want)]
+        if not all(ok):
+            axes = (0, 1, 2) if spatial else (0,)
+            d64 = np.asarray(dout, np.float64)
+            x_hat = (f[0] - rcache["mean"]) * rcache["inv_std"]
+            count = int(np.prod([x.shape[a] for a in axes]))
+            dxv, dgv, dbv = _grad_variants(d64, x_hat, f[1], rcache["inv_std"], axes, count)
+            if spatial:
+                dxv += _spatial_dx_variants(d64 * f[1], x_hat, rcache["inv_std"], x.shape[0])
+            tl = LOOSE if tol is F64 else tol
+            hints = []
+            for k, okk, gv, wv, vs in zip(("dx", "dgamma", "dbeta"), ok, got, want, (dxv, dgv, dbv)):
+                if not okk:
+                    hints.append(_first_match(gv, vs, tl) or _nonfinite_hint(gv, wv) or _rounded_hint(gv, wv)
+                                 or f"{k} is wrong ({GENERIC}).")
+            right = [k for k, okk in zip(("dx", "dgamma", "dbeta"), ok) if okk]
+            tail = f" ({', '.join(right)} {'is' if len(right) == 1 else 'are'} right.)" if right else ""
+            raise AssertionError(f"{name} is wrong on {label}. " + " ".join(dict.fromkeys(hints)) + tail)
+        again = _invoke(bwd, name, (dout, cache), {}, ("dout",), label)
+        again = [np.asarray(v, dtype=np.float64) for v in _unpack(again, name, 3, "(dx, dgamma, dbeta)")]
+        if not all(np.array_equal(a, g_, equal_nan=True) for a, g_ in zip(again, got)):
+            raise AssertionError(
+                f"{name} gives a different result when called twice with the same cache ({label}): it modifies"
+                " the cache in place (in-place mutation). Work on new arrays, not on the cached ones.")
+    if numeric:
+        _numeric_cross_check(bwd, fwd, name, fwd_name, rng)
+
+
+def _numeric_cross_check(bwd, fwd, name, fwd_name, rng):
+    """Independent check of dx, dgamma and dbeta against centred differences of the reference forward."""
+    x = rng.normal(0.5, 1.5, size=(4, 3))
+    gamma, beta = np.array([1.3, -0.7, 2.0]), np.array([0.1, 0.0, -0.4])
+    dout = rng.normal(size=x.shape)
+    label = "a small case checked against a numeric gradient"
+    _, cache = _unpack(_invoke(fwd, fwd_name, (x, gamma, beta), {}, ("x", "gamma", "beta"), label),
+                       fwd_name, 2, "(out, cache)")
+    dx, dgamma, dbeta = (np.asarray(v, dtype=np.float64)
+                         for v in _unpack(_invoke(bwd, name, (dout, cache), {}, ("dout",), label), name, 3,
+                                          "(dx, dgamma, dbeta)"))
+    for k, got, arg in (("dx", dx, 0), ("dgamma", dgamma, 1), ("dbeta", dbeta, 2)):
+        args = [x.copy(), gamma.copy(), beta.copy()]
+
+        def f(a, arg=arg, args=args):
+            args[arg] = a
+            return ref.batchnorm_forward(*args)[0]
+        num = _numeric_gradient(f, args[arg].copy(), dout)
+        if got.shape != num.shape or not np.allclose(got, num, rtol=1e-5, atol=1e-7):
+            raise AssertionError(f"{name}: {k} disagrees with a centred-difference numeric gradient of the forward pass.")
+
+
+def _numeric_gradient(f, x, dout, h=1e-5):
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        pos = f(x.copy())
+        x[i] = old - h
+        neg = f(x.copy())
+        x[i] = old
+        grad[i] = np.sum((pos - neg) * dout) / (2 * h)
+    return grad
+
+
+def check_batchnorm_backward(batchnorm_backward, batchnorm_forward):
+    """Staged backward; caches come from the ``batchnorm_forward`` passed in (the notebook's)."""
+    _check_backward_like(batchnorm_backward, batchnorm_forward, "batchnorm_backward", "batchnorm_forward",
+                         spatial=False, numeric=True)
+
+
+def check_batchnorm_backward_alt(batchnorm_backward_alt, batchnorm_forward):
+    """Closed-form backward; same contract as :func:`check_batchnorm_backward`."""
+    _check_backward_like(batchnorm_backward_alt, batchnorm_forward, "batchnorm_backward_alt", "batchnorm_forward",
+                         spatial=False, numeric=True)
+
+
+def check_spatial_batchnorm_forward(spatial_batchnorm_forward):
+    """``spatial_batchnorm_forward(x, gamma, beta, eps=1e-3)`` on (N, H, W, C): per channel over N, H, W."""
+    rng = np.random.default_rng(707)
+    c = 4
+    locs, scales = np.array([0.0, 5.0, -2.0, 100.0]), np.array([1.0, 0.01, 3.0, 30.0])
+    x1 = rng.normal(locs, scales, size=(2, 3, 5, c))
+    xc = rng.normal(0.0, 1.0, size=(3, 2, 4, 3))
+    xc[..., 0] = -1.25
+    xc[..., 1] = 0.3 + 0.01 * rng.normal(size=xc[..., 1].shape)
+    g4, b4 = np.array([1.5, 0.5, -1.0, 2.0]), np.array([0.2, -0.3, 1.0, 0.0])
+    g3, b3 = np.array([1.2, 0.8, 1.1]), np.array([0.1, 0.0, -0.2])
+    x2 = rng.normal(locs[:3], scales[:3], size=(2, 2, 3, 3))
+    cases = [
+        (x1, g4, b4, {}, "x of shape (2, 3, 5, 4) with channels of different scales", F64),
+        (x1[:, :2, :3], g4, b4, {"eps": 0.1}, "x of shape (2, 2, 3, 4), eps=0.1", F64),
+        (xc, g3, b3, {}, "a constant and a low-variance channel", F64),
+        (x2, g3, b3, {}, "x of shape (2, 2, 3, 3)", F64),
+        (rng.normal(1.0, 2.0, size=(4, 3, 2, 3)).astype(np.float32), g3.astype(np.float32), b3.astype(np.float32),
+         {}, "float32 inputs", F32),
+        _offset_case(rng, (8, 4, 4, 3)),
+    ]
+
+    def want(x, g, b, kw):
+        return ref.spatial_batchnorm_forward(x.astype(np.float64), g.astype(np.float64), b.astype(np.float64), **kw)[0]
+
+    def variants(x, g, b, eps):
+        n, h, w, cc = x.shape
+        g64, b64 = np.asarray(g, np.float64), np.asarray(b, np.float64)
+
+        def scrambled():
+            xr = np.asarray(x, np.float64).reshape(cc, -1).T
+            return _bn(xr, g64, b64, eps).T.reshape(x.shape)
+
+        def nchw():
+            xt = np.asarray(x, np.float64).transpose(0, 3, 1, 2).reshape(-1, cc)
+            return _bn(xt, g64, b64, eps).reshape(n, cc, h, w).transpose(0, 2, 3, 1)
+        axes_hints = [
+            ((0,), "It normalizes each position (h, w) separately (per-position statistics, axis=0 only):"
+                   " each channel's statistics pool N, H and W, axis=(0, 1, 2)."),
+            ((1, 2), "It normalizes each sample separately (per-sample statistics over H and W, like instance"
+                     " norm): pool the batch too, axis=(0, 1, 2)."),
+            ((1, 2, 3), "It normalizes each sample over all its values (per-sample statistics, like layer norm):"
+                        " use axis=(0, 1, 2), per channel."),
+            ((0, 1, 2, 3), "It uses one mean and variance for all channels: keep one per channel, axis=(0, 1, 2)."),
+            ((0, 1), "It pools N and H but not W: use axis=(0, 1, 2)."),
+            ((0, 2), "It pools N and W but not H: use axis=(0, 1, 2)."),
+        ]
+        v = [(lambda a=a: _bn(x, g64, b64, eps, axes=a), h_) for a, h_ in axes_hints]
+        v += [
+            (scrambled, "It mixes channels: reshape(C, -1) does not gather a channel's values for channels-last"
+                        " input (wrong reshape order). Use x.reshape(-1, C) and reshape back to (N, H, W, C)."),
+            (nchw, "It treats the input as channels first (N, C, H, W) when reshaping (wrong reshape order); Keras"
+                   " and this course use channels last (N, H, W, C): x.reshape(-1, C)."),
+        ]
+        return v + _forward_variants(x, g, b, eps, axes=(0, 1, 2))
+    _check_forward_like(spatial_batchnorm_forward, "spatial_batchnorm_forward", cases, want, variants)
+
+
+def check_spatial_batchnorm_backward(spatial_batchnorm_backward, spatial_batchnorm_forward):
+    """Backward of spatial batch norm; caches come from the ``spatial_batchnorm_forward`` passed in."""
+    _check_backward_like(spatial_batchnorm_backward, spatial_batchnorm_forward, "spatial_batchnorm_backward",
+                         "spatial_batchnorm_forward", spatial=True)
+
+
+def check_batchnorm_layer(BatchNorm):
+    """The NumPy layer mirroring ``keras.layers.BatchNormalization`` (see the lesson for the contract)."""
+    name = "BatchNorm"
+
+    def make(*args, **kw):
+        call = f"BatchNorm({', '.join([repr(a) for a in args] + [f'{k}={v!r}' for k, v in kw.items()])})"
+        try:
+            return BatchNorm(*args, **kw)
+        except NotImplementedError:
+            raise AssertionError(f"{name} is not implemented yet.") from None
+        except Exception as e:  # noqa: BLE001
+            raise AssertionError(f"{call} raised {type(e).__name__}: {e}.") from None
+
+    def attr(layer, a):
+        if not hasattr(layer, a):
+            raise AssertionError(
+                f"{name} has no attribute `{a}`. Use the Keras names: gamma, beta, moving_mean,"
+                " moving_variance, momentum, epsilon.")
+        return getattr(layer, a)
+
+    layer = make(3)
+    for a, want, init in (("gamma", np.ones(3), "ones"), ("beta", np.zeros(3), "zeros"),
+                          ("moving_mean", np.zeros(3), "zeros"), ("moving_variance", np.ones(3), "ones")):
+        v = _float(f"{name}(3).{a}", attr(layer, a), np.float64, "a new layer")
+        _shape_check(f"{name}(3).{a}", v, (3,), "a new layer", " One entry per feature.")
+        if not np.array_equal(v, want):
+            raise AssertionError(f"{name}(3).{a} should start as {init}, as in Keras.")
+    for a, want in (("momentum", 0.99), ("epsilon", 1e-3)):
+        if attr(layer, a) != want:
+            raise AssertionError(f"{name}'s default {a} should be {want}, as in keras.layers.BatchNormalization.")
+
+    m, eps = 0.9, 0.01
+    layer = make(4, momentum=m, epsilon=eps)
+    for a, want in (("momentum", m), ("epsilon", eps)):
+        if attr(layer, a) != want:
+            raise AssertionError(f"{name}(4, momentum={m}, epsilon={eps}).{a} should be {want}: store the argument.")
+    rng = np.random.default_rng(808)
+    gamma, beta = np.array([1.5, 0.5, -1.0, 2.0]), np.array([0.2, -0.3, 1.0, 0.0])
+    layer.gamma, layer.beta = gamma.copy(), beta.copy()
+    mean, var = np.zeros(4), np.ones(4)
+
+    def call(x, label, **kw):
+        return _float(f"{name} output", _invoke(layer, name, (x,), kw, ("x",), label), x.dtype, label)
+
+    def moving(label):
+        got = [_float(f"{name}.{a}", attr(layer, a), np.float64, label) for a in ("moving_mean", "moving_variance")]
+        for a, g in zip(("moving_mean", "moving_variance"), got):
+            _shape_check(f"{name}.{a}", g, (4,), label)
+        return got
+
+    x0 = rng.normal(2.0, 3.0, size=(5, 4))
+    out = call(x0, "an inference call before any training", training=False)
+    want = ref.batchnorm_inference(x0, gamma, beta, mean, var, eps)
+    _shape_check(f"{name} output", out, x0.shape, "an inference call")
+    if not _close(out, want, F64):
+        hint = _first_match(out, [
+            (lambda: ref.batchnorm_forward(x0, gamma, beta, eps)[0],
+             "With training=False it uses the batch statistics (batch statistics at inference): use the moving ones."),
+            (lambda: ref.batchnorm_inference(x0, gamma, beta, mean, var, 1e-3),
+             "It ignores self.epsilon (a hard-coded epsilon)."),
+            (lambda: ref.batchnorm_inference(x0, beta, gamma, mean, var, eps), "gamma and beta are swapped."),
+        ]) or f"{GENERIC}: with training=False, use moving_mean and moving_variance."
+        raise AssertionError(f"{name} is wrong at inference (training=False) on a fresh layer. {hint}")
+    if not all(np.array_equal(a, b) for a, b in zip(moving("an inference call"), (mean, var))):
+        raise AssertionError(f"{name} changed the moving statistics with training=False: only training calls update them.")
+
+    for k in range(3):
+        x = rng.normal(rng.normal(0, 3, 4), np.geomspace(0.1, 5.0, 4), size=(6 + k, 4))
+        label = f"training call {k + 1} of 3"
+        out = call(x, label, training=True)
+        want = ref.batchnorm_forward(x, gamma, beta, eps)[0]
+        if not _close(out, want, F64):
+            hint = _first_match(out, [
+                (ref.batchnorm_inference(x, gamma, beta, mean, var, eps),
+                 "With training=True it uses the moving statistics: training normalizes with the batch statistics."),
+                (ref.batchnorm_inference(x, gamma, beta, *ref.update_moving_stats(
+                    mean, var, *ref.batch_moments(x), m), eps),
+                 "With training=True it normalizes with the updated moving statistics: use the batch statistics."),
+            ] + _forward_variants(x, gamma, beta, eps)) or f"{GENERIC}: a training call is batchnorm_forward."
+            raise AssertionError(f"{name} output is wrong on {label}. {hint}")
+        bm, bv = ref.batch_moments(x)
+        prev = (mean, var)
+        mean, var = ref.update_moving_stats(mean, var, bm, bv, m)
+        got = moving(label)
+        if not (_close(got[0], mean, F64) and _close(got[1], var, F64)):
+            n = x.shape[0]
+            cands = [
+                ((m * bm + (1 - m) * prev[0], m * bv + (1 - m) * prev[1]),
+                 "It uses the PyTorch momentum direction: in Keras moving = momentum * moving + (1 - momentum) * batch."),
+                ((mean, m * prev[1] + (1 - m) * bv * n / (n - 1)),
+                 "moving_variance uses the unbiased (N-1) batch variance as PyTorch does; Keras stores the biased one."),
+                (prev, "The moving statistics are not updated by a training call."),
+                ((bm, bv), "The moving statistics are replaced by the batch statistics instead of blended."),
+                ((0.99 * prev[0] + 0.01 * bm, 0.99 * prev[1] + 0.01 * bv),
+                 "It ignores self.momentum (a hard-coded momentum of 0.99)."),
+            ]
+            hint = next((h for (wm, wv), h in cands if _close(got[0], wm, LOOSE) and _close(got[1], wv, LOOSE)), None)
+            raise AssertionError(f"{name}'s moving statistics are wrong after {label}. " + (
+                hint or f"{GENERIC}: moving = momentum * moving + (1 - momentum) * batch, biased batch variance."))
+
+    x = rng.normal(-1.0, 2.0, size=(3, 4))
+    for kw, label in (({"training": False}, "training=False"), ({}, "a call without the training argument")):
+        out = call(x, label, **kw)
+        if not _close(out, ref.batchnorm_inference(x, gamma, beta, mean, var, eps), F64):
+            hint = _first_match(out, [
+                (lambda: ref.batchnorm_forward(x, gamma, beta, eps)[0],
+                 "It uses the batch statistics (batch statistics at inference): use moving_mean and moving_variance."),
+            ]) or f"{GENERIC}: inference uses gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta."
+            if not kw:
+                hint += " The training argument must default to False, as in Keras."
+            raise AssertionError(f"{name} is wrong after training, on {label}. {hint}")
+        got = moving(label)
+        if not (_close(got[0], mean, F64) and _close(got[1], var, F64)):
+            raise AssertionError(f"{name} updated the moving statistics on {label}: only training calls update them.")

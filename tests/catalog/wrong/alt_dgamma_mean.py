@@ -1,0 +1,11 @@
+"""Closed-form backward with dgamma = mean(dout * x_hat) instead of the sum."""
+TARGET = "batchnorm_backward_alt"
+EXPECT = "dgamma averages"
+
+
+def batchnorm_backward_alt(dout, cache):
+    x_hat, gamma, inv_std = cache["x_hat"], cache["gamma"], cache["inv_std"]
+    n = dout.shape[0]
+    g = dout * gamma
+    dx = inv_std / n * (n * g - g.sum(axis=0) - x_hat * (g * x_hat).sum(axis=0))
+    return dx, (dout * x_hat).mean(axis=0), dout.sum(axis=0)

@@ -1,0 +1,120 @@
+"""The hidden-test checks catch known mistakes and accept correct variations.
+
+``tests/catalog/wrong/*.py`` and ``tests/catalog/correct/*.py`` are learner
+implementations stored as data. Each file starts with a docstring naming the
+mistake (or the variation), sets ``TARGET`` (the function or class it
+implements) and, for wrong ones, ``EXPECT``: a phrase the check's message must
+contain, which proves the check names that mistake rather than failing
+generically. A backward file may define its own forward (its cache layout);
+otherwise the reference forward builds the caches.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "autograder" / "reference"))
+
+import bn_checks  # noqa: E402
+import bn_reference  # noqa: E402
+
+CATALOG = Path(__file__).resolve().parent / "catalog"
+WRONG = sorted((CATALOG / "wrong").glob("*.py"))
+CORRECT = sorted((CATALOG / "correct").glob("*.py"))
+
+# target -> (check function, name of the forward it also needs, or None)
+CHECKS = {
+    "batchnorm_forward": (bn_checks.check_batchnorm_forward, None),
+    "update_moving_stats": (bn_checks.check_update_moving_stats, None),
+    "batchnorm_inference": (bn_checks.check_batchnorm_inference, None),
+    "batchnorm_backward": (bn_checks.check_batchnorm_backward, "batchnorm_forward"),
+    "batchnorm_backward_alt": (bn_checks.check_batchnorm_backward_alt, "batchnorm_forward"),
+    "spatial_batchnorm_forward": (bn_checks.check_spatial_batchnorm_forward, None),
+    "spatial_batchnorm_backward": (bn_checks.check_spatial_batchnorm_backward, "spatial_batchnorm_forward"),
+    "BatchNorm": (bn_checks.check_batchnorm_layer, None),
+}
+
+RESULTS: list[tuple[str, str, str, str]] = []
+
+
+def load(path: Path) -> dict:
+    """Execute a catalog file into a fresh namespace, as an answer cell would be."""
+    ns: dict = {"__name__": f"catalog_{path.stem}"}
+    exec(compile(path.read_text(), str(path), "exec"), ns)  # noqa: S102 - catalog files are our own data
+    return ns
+
+
+def run_check(path: Path):
+    """Run the check that matches the file's TARGET; return (namespace, message or None)."""
+    ns = load(path)
+    target = ns["TARGET"]
+    check, fwd = CHECKS[target]
+    args = [ns[target]]
+    if fwd is not None:
+        args.append(ns.get(fwd, getattr(bn_reference, fwd)))
+    try:
+        check(*args)
+    except AssertionError as e:
+        return ns, str(e)
+    return ns, None
+
+
+def leaks_numbers(msg: str) -> bool:
+    """A number with 4+ significant digits (e.g. 0.73125) would be a leaked value."""
+    return re.search(r"\d\.\d{4,}|\d{5,}", msg) is not None
+
+
+def test_catalog_is_large_enough():
+    targets = {load(p)["TARGET"] for p in WRONG}
+    assert len(WRONG) >= 20 and len(CORRECT) >= 8
+    assert targets == set(CHECKS), f"wrong catalog misses {set(CHECKS) - targets}"
+    assert {load(p)["TARGET"] for p in CORRECT} == set(CHECKS)
+
+
+@pytest.mark.parametrize("path", WRONG, ids=[p.stem for p in WRONG])
+def test_wrong_implementation_is_caught(path):
+    ns, msg = run_check(path)
+    verdict = "caught" if msg else "MISSED"
+    RESULTS.append((f"wrong/{path.stem}", ns["TARGET"], verdict, msg or ""))
+    assert msg is not None, f"{path.name}: the check passed a wrong implementation"
+    assert not leaks_numbers(msg), f"{path.name}: message shows numbers: {msg}"
+    assert bn_checks.GENERIC not in msg, f"{path.name}: generic message: {msg}"
+    expect = ns["EXPECT"]
+    assert expect.lower() in msg.lower(), f"{path.name}: expected the message to name {expect!r}: {msg}"
+
+
+@pytest.mark.parametrize("path", CORRECT, ids=[p.stem for p in CORRECT])
+def test_correct_implementation_passes(path):
+    ns, msg = run_check(path)
+    RESULTS.append((f"correct/{path.stem}", ns["TARGET"], "passed" if msg is None else "REJECTED", msg or ""))
+    assert msg is None, f"{path.name}: a correct implementation was rejected: {msg}"
+
+
+@pytest.mark.parametrize("target", sorted(CHECKS))
+def test_blank_stub_fails_with_not_implemented(target):
+    """What nbgrader's blank learner version gives: ``raise NotImplementedError()``."""
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+    check, fwd = CHECKS[target]
+    args = [stub] + ([getattr(bn_reference, fwd)] if fwd else [])
+    with pytest.raises(AssertionError, match="not implemented"):
+        check(*args)
+
+
+def test_zz_print_table(capsys):
+    """Summary table (runs last in this module); shown even without -s."""
+    if not RESULTS:
+        pytest.skip("no catalog results collected (run the whole module)")
+    w = max(len(r[0]) for r in RESULTS)
+    t = max(len(r[1]) for r in RESULTS)
+    lines = [f"{'implementation':<{w}}  {'target':<{t}}  verdict  message", "-" * (w + t + 60)]
+    for impl, target, verdict, msg in RESULTS:
+        excerpt = msg if len(msg) <= 110 else msg[:107] + "..."
+        lines.append(f"{impl:<{w}}  {target:<{t}}  {verdict:<7}  {excerpt}")
+    with capsys.disabled():
+        print("\n\nCatalog of learner implementations vs bn_checks\n" + "\n".join(lines) + "\n")

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LAB_PORT ?= 8888
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test release validate env clean-env
+.PHONY: lab test release validate benchmark env clean-env
 
 env: $(STAMP)
 
@@ -35,3 +35,6 @@ clean-env:
 
 validate: $(STAMP)
 	$(BIN)/python autograder/course.py validate solutions/*/*.ipynb
+
+benchmark: $(STAMP)
+	$(BIN)/python autograder/course.py benchmark

@@ -4,6 +4,7 @@
     python autograder/course.py release --dest D   # the same into another folder (used by the sync test)
     python autograder/course.py validate PATH...   # nbgrader validation, non-zero exit on failure
     python autograder/course.py validate --invert notebooks/*/*.ipynb   # every test must fail
+    python autograder/course.py benchmark [--fast] [PATH...]  # execute solutions, print times and key results
 
 Unlike ``nbgrader validate``, ``validate`` exits 1 when a notebook fails.
 """
@@ -75,6 +76,74 @@ def validate(path: Path, *, invert: bool = False, timeout: int = 300) -> dict:
     return Validator(config=cfg).validate(str(Path(path).resolve()))
 
 
+def execute(path: Path, *, fast: bool = False, timeout: int = 600) -> dict:
+    """Execute a notebook top to bottom in a fresh kernel, as a learner's "Run All" would.
+
+    Returns ``{"seconds", "error", "results", "output_kb"}``: ``error`` is the first
+    cell error (or ``None``), ``results`` the key results the notebook recorded with
+    ``bncourse.record``, ``output_kb`` the size of all outputs. Nothing is written
+    back to the notebook file.
+    """
+    import json
+    import tempfile
+    import time
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    path = Path(path).resolve()
+    nb = nbformat.read(path, as_version=4)
+    saved = dict(os.environ)
+    with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as tmp:
+        results_file = Path(tmp.name)
+    try:
+        os.environ.update(grading_env())
+        os.environ["BNCOURSE_RESULTS"] = str(results_file)
+        if fast:
+            os.environ["BNCOURSE_FAST"] = "1"
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        start, error = time.perf_counter(), None
+        try:
+            client.execute()
+        except CellExecutionError as exc:
+            error = str(exc).strip().splitlines()[-1][:300]
+        seconds = time.perf_counter() - start
+        lines = results_file.read_text().splitlines()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        results_file.unlink(missing_ok=True)
+    outputs = sum(len(json.dumps(c.get("outputs", []))) for c in nb.cells if c.cell_type == "code")
+    return {"seconds": seconds, "error": error, "results": [json.loads(ln) for ln in lines],
+            "output_kb": outputs / 1024}
+
+
+def format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def benchmark(paths: list[Path], *, fast: bool = False) -> int:
+    """Execute each notebook, then print one table of wall times and key results."""
+    rows, status = [], 0
+    for path in paths:
+        run = execute(path, fast=fast)
+        status |= run["error"] is not None
+        results = ", ".join(f"{r['name']}={format_value(r['value'])}" for r in run["results"])
+        rows.append((Path(path).parent.name, run["seconds"], run["output_kb"], run["error"] or results))
+        print(f"  executed {rows[-1][0]} in {run['seconds']:.1f} s", flush=True)
+    mode = "fast (grading) mode" if fast else "full mode"
+    print(f"\nNotebook execution, {mode}, {os.cpu_count()} CPU cores")
+    print(f"{'notebook':<22} {'seconds':>8} {'output kB':>10}  key results (or first error)")
+    for name, sec, kb, info in rows:
+        print(f"{name:<22} {sec:>8.1f} {kb:>10.0f}  {info}")
+    print(f"{'total':<22} {sum(r[1] for r in rows):>8.1f}")
+    return int(status)
+
+
 def _describe(results: dict) -> str:
     lines = []
     for key, label in (("failed", "test cell failed"), ("passed", "test cell passed (should fail)"),
@@ -95,7 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     val = sub.add_parser("validate", help="validate notebooks; exit 1 on failure")
     val.add_argument("paths", nargs="+", type=Path)
     val.add_argument("--invert", action="store_true", help="require every graded test cell to fail")
+    ben = sub.add_parser("benchmark", help="execute solution notebooks; print wall times and key results")
+    ben.add_argument("paths", nargs="*", type=Path)
+    ben.add_argument("--fast", action="store_true", help="grading-mode budgets (BNCOURSE_FAST=1)")
     args = parser.parse_args(argv)
+
+    if args.cmd == "benchmark":
+        return benchmark(args.paths or sorted(SOLUTIONS.glob("*/*.ipynb")), fast=args.fast)
 
     if args.cmd == "release":
         out = release(args.dest)

@@ -18,6 +18,7 @@ def _notebooks(folder):
 
 
 SOLUTION_NOTEBOOKS = _notebooks("solutions")
+REPORTS: dict[str, list[str]] = {}  # title -> lines, printed after the test summary
 LEARNER_NOTEBOOKS = _notebooks("notebooks")
 
 
@@ -29,3 +30,10 @@ def nb_id(path):
 def fresh_release(tmp_path_factory):
     """notebooks/ regenerated from solutions/ into a temporary folder."""
     return course.release(tmp_path_factory.mktemp("release"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    for title, lines in REPORTS.items():
+        terminalreporter.write_sep("=", title)
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -19,6 +19,7 @@ def setup_notebook(seed: int = 0, *, keras: bool = False) -> None:
     - switches IPython tracebacks to ``Minimal`` mode, so a failing test shows
       its message and not the code around it;
     - quiets TensorFlow's C++ start-up logging and prints NumPy arrays compactly;
+    - registers the ``%%demo`` cell magic (see :func:`demo`);
     - turns off TensorFlow's oneDNN kernels (``TF_ENABLE_ONEDNN_OPTS=0``): their
       results vary with the order of floating-point operations, and they print a
       notice into the first cell that imports Keras.
@@ -42,3 +43,21 @@ def setup_notebook(seed: int = 0, *, keras: bool = False) -> None:
     ip = get_ipython()
     if ip is not None:
         ip.InteractiveTB.set_mode("Minimal")  # same as %xmode Minimal, without the banner
+        ip.register_magic_function(demo, magic_kind="cell", magic_name="demo")
+
+
+def demo(line, cell):
+    """``%%demo``: an ungraded demonstration cell (Keras comparisons, timings).
+
+    It runs as usual, except while nbgrader validates or autogrades the notebook
+    (see :func:`bncourse.grading_mode`), where it is skipped so grading stays fast
+    and never needs TensorFlow for a NumPy lesson. Graded cells never depend on it.
+    """
+    from IPython import get_ipython
+
+    from bncourse.results import grading_mode
+
+    if grading_mode():
+        print("(demonstration skipped while grading)")
+        return
+    exec(compile(cell, "<demo cell>", "exec"), get_ipython().user_ns)  # errors propagate to the cell

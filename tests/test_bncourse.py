@@ -68,3 +68,18 @@ def test_helper_package_holds_no_reference_solution():
     for name in ("def batchnorm_forward", "def batchnorm_backward", "def update_moving_stats",
                  "def batchnorm_inference", "def spatial_batchnorm", "bn_reference"):
         assert name not in src
+
+
+def test_demo_cells_run_normally_and_are_skipped_while_grading(monkeypatch):
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython()
+    bncourse.setup_notebook()
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv("BNCOURSE_FAST", raising=False)
+    ip.run_cell("%%demo\ndemo_value = 42")
+    assert ip.user_ns.get("demo_value") == 42
+    assert ip.run_cell("%%demo\n1 / 0").error_in_exec is not None, "errors in a demo must fail the cell"
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    ip.run_cell("%%demo\nskipped_value = 1")
+    assert "skipped_value" not in ip.user_ns

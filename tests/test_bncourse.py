@@ -83,3 +83,16 @@ def test_demo_cells_run_normally_and_are_skipped_while_grading(monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     ip.run_cell("%%demo\nskipped_value = 1")
     assert "skipped_value" not in ip.user_ns
+
+
+def test_expect_gradient_passes_close_gradients_and_names_mistakes():
+    from bncourse.checks import expect_gradient
+
+    g = np.array([1.0, -2.0, 3.0])
+    expect_gradient("dx", g * (1 + 1e-9), g)
+    with pytest.raises(CheckFailed, match="dbeta as a mean"):
+        expect_gradient("dbeta", g / 4, g, mistakes=[(g / 4, "dbeta as a mean")])
+    with pytest.raises(CheckFailed, match="eps"):
+        expect_gradient("dx", g * (1 + 1e-4), g)
+    with pytest.raises(CheckFailed, match="shape"):
+        expect_gradient("dx", g[:2], g)

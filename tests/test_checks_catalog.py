@@ -38,6 +38,7 @@ CHECKS = {
     "spatial_batchnorm_forward": (bn_checks.check_spatial_batchnorm_forward, None),
     "spatial_batchnorm_backward": (bn_checks.check_spatial_batchnorm_backward, "spatial_batchnorm_forward"),
     "BatchNorm": (bn_checks.check_batchnorm_layer, None),
+    "normalize": (bn_checks.check_normalize_1d, None),
 }
 
 RESULTS: list[tuple[str, str, str, str]] = []

@@ -1,0 +1,10 @@
+"""Lesson 1 normalize with np.var and a folded scale/shift."""
+TARGET = "normalize"
+
+import numpy as np
+
+
+def normalize(x, gamma, beta, eps=1e-3):
+    x = np.asarray(x, dtype=np.float64)
+    scale = gamma / np.sqrt(np.var(x) + eps)
+    return x * scale + (beta - np.mean(x) * scale)

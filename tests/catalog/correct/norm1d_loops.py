@@ -1,9 +1,10 @@
 """Lesson 1 normalize with Python loops and math.sqrt, returning an array."""
-TARGET = "normalize"
 
 import math
 
 import numpy as np
+
+TARGET = "normalize"
 
 
 def normalize(x, gamma, beta, eps=1e-3):

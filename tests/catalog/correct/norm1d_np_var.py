@@ -1,7 +1,8 @@
 """Lesson 1 normalize with np.var and a folded scale/shift."""
-TARGET = "normalize"
 
 import numpy as np
+
+TARGET = "normalize"
 
 
 def normalize(x, gamma, beta, eps=1e-3):

@@ -1,8 +1,9 @@
 """Lesson 1 normalize with the unbiased (N-1) variance."""
-TARGET = "normalize"
-EXPECT = "N-1"
 
 import numpy as np
+
+TARGET = "normalize"
+EXPECT = "N-1"
 
 
 def normalize(x, gamma, beta, eps=1e-3):

@@ -1,8 +1,7 @@
 """Lesson 1 normalize with epsilon added to the standard deviation."""
+
 TARGET = "normalize"
 EXPECT = "outside the square root"
-
-import numpy as np
 
 
 def normalize(x, gamma, beta, eps=1e-3):

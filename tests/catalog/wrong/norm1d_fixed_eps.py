@@ -1,8 +1,9 @@
 """Lesson 1 normalize that ignores its eps argument."""
-TARGET = "normalize"
-EXPECT = "eps argument"
 
 import numpy as np
+
+TARGET = "normalize"
+EXPECT = "eps argument"
 
 
 def normalize(x, gamma, beta, eps=1e-3):

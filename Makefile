@@ -19,8 +19,10 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 	@echo "Environment ready."
 
-# PYTHONPATH lets instructors run the hidden tests of solutions/ in the same Lab.
+# JUPYTER_CONFIG_PATH gives the nbgrader extension (Validate, Formgrader) the course's
+# autograder/nbgrader_config.py; PYTHONPATH lets instructors run the hidden tests of solutions/.
 lab: $(STAMP)
+	JUPYTER_CONFIG_PATH=$(CURDIR)/autograder$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
 	PYTHONPATH=$(CURDIR)/autograder/reference $(BIN)/jupyter lab --notebook-dir=$(CURDIR) \
 	  --ServerApp.default_url=/lab/tree/notebooks --port=$(LAB_PORT) $(ROOT_FLAG) $(LAB_ARGS)
 

@@ -28,7 +28,7 @@ def bn_explorer(normalize, *, seed=0, batch_size=64):
     controls = {
         "n": w.IntSlider(value=batch_size, min=2, max=512, step=1, description="batch size"),
         "mu": w.FloatSlider(value=5.0, min=-20, max=20, step=0.5, description="feature mean"),
-        "sigma": w.FloatLogSlider(value=2.0, base=10, min=-3, max=1.5, step=0.1, description="feature std"),
+        "sigma": w.FloatLogSlider(value=10**0.3, base=10, min=-3, max=1.5, step=0.1, description="feature std"),
         "gamma": w.FloatSlider(value=1.0, min=-3, max=3, step=0.1, description="gamma"),
         "beta": w.FloatSlider(value=0.0, min=-5, max=5, step=0.1, description="beta"),
         "eps": w.FloatLogSlider(value=1e-3, base=10, min=-8, max=1, step=0.5, description="epsilon"),

@@ -1,0 +1,525 @@
+"""Checks that the hidden tests of the Keras lessons call. Instructor-only.
+
+Lesson 05 (``05_keras_dense``): :func:`check_build_bn_mlp`,
+:func:`check_bn_inference_from_layer`, :func:`check_fold_bn_into_dense`.
+Lesson 06 (``06_keras_cnn``): :func:`check_accuracy_with_batch_statistics`,
+:func:`check_reestimate_bn_statistics`.
+
+Same contract as :mod:`bn_checks`: each check exercises the learner's function on
+small inputs (a fraction of a second, no training), compares it with the
+reference, and raises ``AssertionError`` with a message naming the likely
+mistake, never printing reference code or reference values. Keras is imported
+lazily, inside the checks.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+import bn_reference as ref
+from bn_checks import call_pure
+
+WEIGHT_NAMES = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+def _arr(name, value):
+    if value is None:
+        raise AssertionError(f"{name} returned None: return the result.")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{name} should return numbers (an array), got {type(value).__name__}.") from None
+
+
+def _match(got, variants, rtol=1e-5, atol=1e-6):
+    """The hint of the first ``(value, hint)`` variant that ``got`` matches, else None."""
+    for value, hint in variants:
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape == got.shape and np.allclose(got, value, rtol=rtol, atol=atol, equal_nan=True):
+            return hint
+    return None
+
+
+# --------------------------------------------------------------------------- lesson 05 (a)
+
+def _layer_kind(layer):
+    import keras
+
+    L = keras.layers
+    if isinstance(layer, L.Dense):
+        return "Dense"
+    if isinstance(layer, L.BatchNormalization):
+        return "BatchNormalization"
+    if isinstance(layer, L.ReLU):
+        cfg = layer.get_config()
+        plain = not cfg.get("max_value") and not cfg.get("negative_slope") and not cfg.get("threshold")
+        return "ReLU" if plain else "ReLU(with options)"
+    if isinstance(layer, L.Activation):
+        name = getattr(layer.activation, "__name__", str(layer.activation))
+        return "ReLU" if name == "relu" else f"Activation({name})"
+    return type(layer).__name__
+
+
+def _activation_name(dense):
+    return getattr(dense.activation, "__name__", str(dense.activation))
+
+
+def check_build_bn_mlp(build_bn_mlp):
+    """Lesson 05: ``build_bn_mlp(hidden_units=(128, 64), momentum=0.99, epsilon=1e-3)``."""
+    import keras
+
+    cases = [
+        ((128, 64), 0.99, 1e-3, {}, "the default arguments"),
+        ((32,), 0.9, 1e-2, {"hidden_units": (32,), "momentum": 0.9, "epsilon": 1e-2},
+         "hidden_units=(32,), momentum=0.9, epsilon=1e-2"),
+        ((16, 8, 4), 0.5, 1e-5, {"hidden_units": (16, 8, 4), "momentum": 0.5, "epsilon": 1e-5},
+         "hidden_units=(16, 8, 4), momentum=0.5, epsilon=1e-5"),
+    ]
+    for units, momentum, epsilon, kwargs, label in cases:
+        try:
+            model = build_bn_mlp(**kwargs)
+        except NotImplementedError:
+            raise AssertionError("build_bn_mlp is not implemented yet.") from None
+        where = f" (with {label})"
+        if model is None:
+            raise AssertionError("build_bn_mlp returned None: return the model.")
+        if not isinstance(model, keras.Model):
+            raise AssertionError(f"build_bn_mlp should return a keras.Model, got {type(model).__name__}{where}.")
+        if getattr(model, "compiled", False):
+            raise AssertionError("build_bn_mlp should return the model uncompiled: the notebook compiles it.")
+        try:
+            input_shape = tuple(model.inputs[0].shape)
+        except (AttributeError, IndexError, TypeError, ValueError):
+            input_shape = None
+        if input_shape != (None, 784):
+            raise AssertionError(
+                "The model should start with keras.Input(shape=(784,))"
+                + (f"; its input shape is {input_shape}" if input_shape else "")
+                + f"{where}."
+            )
+        layers = [lay for lay in model.layers if not isinstance(lay, keras.layers.InputLayer)]
+        kinds = [_layer_kind(lay) for lay in layers]
+        expected = ["Dense", "BatchNormalization", "ReLU"] * len(units) + ["Dense"]
+        if kinds != expected:
+            hint = ""
+            if any(a == "ReLU" and b == "BatchNormalization" for a, b in zip(kinds, kinds[1:])):
+                hint = " BatchNormalization goes before the ReLU: Dense -> BatchNormalization -> ReLU."
+            elif kinds.count("ReLU") == 0 and kinds.count("Dense") == len(units) + 1:
+                hint = (" The ReLU must be its own layer after BatchNormalization"
+                        " (keras.layers.ReLU()), not the Dense layer's activation.")
+            elif kinds.count("Dense") != len(units) + 1:
+                hint = " There should be one Dense layer per entry of hidden_units, plus the output layer."
+            raise AssertionError(f"The layers after the Input are {kinds}{where}.{hint}")
+        for i, u in enumerate(units):
+            dense, bn = layers[3 * i], layers[3 * i + 1]
+            if dense.units != u:
+                raise AssertionError(f"Hidden Dense layer {i + 1} has {dense.units} units; hidden_units asks for {u}{where}.")
+            if dense.use_bias:
+                raise AssertionError(
+                    f"Hidden Dense layer {i + 1} has a bias: use use_bias=False before BatchNormalization "
+                    "(BN subtracts the mean, so the bias has no effect; beta takes its role)."
+                )
+            if _activation_name(dense) != "linear":
+                raise AssertionError(
+                    f"Hidden Dense layer {i + 1} has activation {_activation_name(dense)!r}: it must be linear; "
+                    "the ReLU comes after BatchNormalization."
+                )
+            if not np.isclose(bn.momentum, momentum):
+                raise AssertionError(f"BatchNormalization {i + 1} has momentum {bn.momentum}: pass the momentum argument through{where}.")
+            if not np.isclose(bn.epsilon, epsilon):
+                raise AssertionError(f"BatchNormalization {i + 1} has epsilon {bn.epsilon}: pass the epsilon argument through{where}.")
+            if bn.axis not in (-1, 1) or not bn.center or not bn.scale:
+                raise AssertionError(f"BatchNormalization {i + 1} should use the defaults axis=-1, center=True, scale=True.")
+        out = layers[-1]
+        if out.units != 10 or _activation_name(out) != "softmax":
+            raise AssertionError(
+                f"The output layer is Dense({out.units}, activation={_activation_name(out)!r}); it should be "
+                "Dense(10, activation='softmax')."
+            )
+        sizes = (784, *units)
+        n_params = sum(a * b + 4 * b for a, b in zip(sizes, units)) + units[-1] * 10 + 10
+        if model.count_params() != n_params:
+            raise AssertionError(
+                f"The model has {model.count_params()} parameters, which does not fit the architecture{where}: "
+                "check use_bias (False before each BN, default on the output layer)."
+            )
+        n_frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+        if n_frozen != 2 * sum(units):
+            raise AssertionError(
+                "The non-trainable weights should be exactly the BN moving statistics (2 per hidden unit); "
+                "did you freeze a layer?"
+            )
+        probe = np.random.default_rng(0).random((3, 784)).astype("float32")
+        probs = np.asarray(model(probe, training=False))
+        if probs.shape != (3, 10) or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-4):
+            raise AssertionError("The model's output should be 10 softmax probabilities per example.")
+
+
+# --------------------------------------------------------------------------- lesson 05 (b)
+
+def _random_bn_layer(rng, channels, epsilon, input_shape, *, gamma_sign=1.0):
+    import keras
+
+    layer = keras.layers.BatchNormalization(epsilon=epsilon)
+    layer.build(input_shape)
+    gamma = gamma_sign * rng.uniform(0.5, 2.0, channels)
+    beta = rng.normal(0.0, 1.0, channels)
+    mean = rng.normal(0.0, 2.0, channels)
+    var = rng.uniform(0.05, 3.0, channels)
+    var[0] = 1e-3  # a tiny variance makes epsilon matter
+    layer.set_weights([w.astype("float32") for w in (gamma, beta, mean, var)])
+    return layer
+
+
+class _LayerCalled(RuntimeError):
+    pass
+
+
+def _forbid_call(*args, **kwargs):
+    raise _LayerCalled("BN_CHECK_LAYER_CALLED")
+
+
+def check_bn_inference_from_layer(bn_inference_from_layer):
+    """Lesson 05: ``bn_inference_from_layer(layer, x)`` computes ``layer(x, training=False)`` in NumPy."""
+    rng = np.random.default_rng(505)
+    cases = [
+        (5, 1e-3, (8, 5), 1.0, "default epsilon"),
+        (4, 0.25, (6, 4), 1.0, "epsilon=0.25"),
+        (3, 1e-5, (7, 3), -1.0, "epsilon=1e-5 and negative gamma"),
+        (4, 0.05, (2, 3, 3, 4), 1.0, "a 4-D (N, H, W, C) input and epsilon=0.05"),
+    ]
+    for channels, epsilon, shape, sign, label in cases:
+        layer = _random_bn_layer(rng, channels, epsilon, shape, gamma_sign=sign)
+        x = rng.normal(0.5, 2.0, shape).astype("float32")
+        want = np.asarray(layer(x, training=False), dtype=np.float64)
+        weights = [w.astype(np.float64) for w in layer.get_weights()]
+        moving_before = [w.copy() for w in weights]
+        layer.call = _forbid_call  # the learner computes in NumPy from the weights
+        try:
+            got = call_pure(bn_inference_from_layer, "bn_inference_from_layer", layer, x)
+        except _LayerCalled:
+            raise AssertionError(
+                "bn_inference_from_layer called the layer: compute the output in NumPy from the layer's weights."
+            ) from None
+        except Exception as e:  # noqa: BLE001 - report any learner error as a failed check
+            if "BN_CHECK_LAYER_CALLED" in str(e):
+                raise AssertionError(
+                    "bn_inference_from_layer called the layer: compute the output in NumPy from the layer's weights."
+                ) from None
+            raise
+        finally:
+            del layer.call
+        got = _arr("bn_inference_from_layer", got)
+        if got.shape != want.shape:
+            raise AssertionError(f"bn_inference_from_layer returned shape {got.shape} for an input of shape {shape} ({label}).")
+        if any(not np.array_equal(a, b) for a, b in zip(moving_before, layer.get_weights())):
+            raise AssertionError("bn_inference_from_layer changed the layer's weights; it should only read them.")
+        if np.allclose(got, want, rtol=1e-5, atol=1e-5):
+            continue
+        raise AssertionError(f"bn_inference_from_layer is wrong with {label}. " + _diagnose_inference(got, x, weights, epsilon))
+
+
+def _diagnose_inference(got, x, weights, eps):
+    g, b, m, v = weights
+    x = x.astype(np.float64)
+    x2 = x.reshape(-1, x.shape[-1])
+    batch_out, _ = ref.batchnorm_forward(x2, g, b, eps)
+    with np.errstate(all="ignore"):
+        variants = [
+            (g * (x - m) / (np.sqrt(v) + eps) + b, "Epsilon is added outside the square root."),
+            (g * (x - m) / np.sqrt(v + 1e-3) + b, "It uses epsilon 1e-3 instead of the layer's own layer.epsilon."),
+            (g * (x - m) / np.sqrt(v + 1e-5) + b, "It uses epsilon 1e-5 instead of the layer's own layer.epsilon."),
+            (g * (x - m) / np.sqrt(v) + b, "Epsilon is missing: use layer.epsilon inside the square root."),
+            (g * (x - m) / (v + eps) + b, "It divides by (variance + epsilon); divide by its square root."),
+            (batch_out.reshape(x.shape), "It normalizes with the batch statistics of x (training mode); "
+                                         "inference uses the moving statistics."),
+            ((x - m) / np.sqrt(v + eps) + b, "gamma (the scale) is missing."),
+            (g * (x - m) / np.sqrt(v + eps), "beta (the shift) is missing."),
+            (g * x / np.sqrt(v + eps) + b, "The moving mean is not subtracted."),
+        ]
+        ws = dict(zip(WEIGHT_NAMES, weights))
+        for perm in itertools.permutations(WEIGHT_NAMES):
+            if perm == WEIGHT_NAMES:
+                continue
+            pg, pb, pm, pv = (ws[n] for n in perm)
+            variants.append((pg * (x - pm) / np.sqrt(pv + eps) + pb,
+                             "The weights are unpacked in the wrong order: get_weights() returns "
+                             "[gamma, beta, moving_mean, moving_variance]."))
+    return _match(got, variants, rtol=1e-5, atol=1e-5) or "Compare each step with the inference formula."
+
+
+# --------------------------------------------------------------------------- lesson 05 (c)
+
+def _fold_reference(w, b, g, beta, m, v, eps):
+    scale = g / np.sqrt(v + eps)
+    b = np.zeros_like(m) if b is None else b
+    return w * scale, (b - m) * scale + beta
+
+
+def check_fold_bn_into_dense(fold_bn_into_dense):
+    """Lesson 05: ``fold_bn_into_dense(kernel, bias, gamma, beta, moving_mean, moving_var, epsilon)``."""
+    rng = np.random.default_rng(506)
+    cases = [
+        (6, 4, True, 1e-3, "a Dense layer with a bias"),
+        (5, 3, False, 0.1, "dense_bias=None and epsilon=0.1"),
+        (3, 7, True, 1e-5, "epsilon=1e-5"),
+        (4, 4, True, 0.5, "a square kernel and epsilon=0.5"),
+    ]
+    for d_in, d_out, with_bias, eps, label in cases:
+        w = rng.normal(0, 1, (d_in, d_out))
+        b = rng.normal(0, 1, d_out) if with_bias else None
+        g = rng.uniform(0.5, 2.0, d_out) * rng.choice([-1.0, 1.0], d_out)
+        beta = rng.normal(0, 1, d_out)
+        m = rng.normal(0, 2, d_out)
+        v = rng.uniform(0.05, 3.0, d_out)
+        v[0] = 2e-3
+        try:
+            result = call_pure(fold_bn_into_dense, "fold_bn_into_dense", w, b, g, beta, m, v, eps)
+        except TypeError as e:
+            if b is None:
+                raise AssertionError(
+                    f"fold_bn_into_dense failed with dense_bias=None ({type(e).__name__}: {e}). None means the Dense "
+                    "layer has no bias (use_bias=False): treat it as zeros."
+                ) from None
+            raise
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise AssertionError("fold_bn_into_dense should return a pair (kernel, bias).")
+        kernel, bias = _arr("the folded kernel", result[0]), _arr("the folded bias", result[1])
+        if kernel.shape != w.shape:
+            raise AssertionError(f"The folded kernel has shape {kernel.shape}; it keeps the Dense kernel's shape {w.shape}.")
+        if bias.shape != (d_out,):
+            raise AssertionError(f"The folded bias has shape {bias.shape}; it needs one value per unit, shape {(d_out,)}.")
+        want_k, want_b = _fold_reference(w, b, g, beta, m, v, eps)
+        k_ok = np.allclose(kernel, want_k, rtol=1e-7, atol=1e-9)
+        b_ok = np.allclose(bias, want_b, rtol=1e-7, atol=1e-9)
+        if k_ok and b_ok:
+            continue
+        raise AssertionError(
+            f"fold_bn_into_dense is wrong with {label}: the {'kernel' if not k_ok else 'bias'} is off. "
+            + _diagnose_fold(kernel if not k_ok else bias, "kernel" if not k_ok else "bias", w, b, g, beta, m, v, eps)
+        )
+
+
+def _diagnose_fold(got, which, w, b, g, beta, m, v, eps):
+    b0 = np.zeros_like(m) if b is None else b
+    with np.errstate(all="ignore"):
+        scales = [
+            (g / (np.sqrt(v) + eps), "Epsilon is added outside the square root."),
+            (g / np.sqrt(v + 1e-3), "It uses epsilon 1e-3 instead of the epsilon argument."),
+            (g / np.sqrt(v), "Epsilon is missing from sqrt(moving_var + epsilon)."),
+            (g / (v + eps), "It divides by (moving_var + epsilon); divide by its square root."),
+            (np.sqrt(v + eps) / g, "The scale is inverted: it is gamma / sqrt(moving_var + epsilon)."),
+            (1 / np.sqrt(v + eps), "gamma is missing from the scale."),
+            (g, "The scale should be gamma / sqrt(moving_var + epsilon), not gamma alone."),
+            (v / np.sqrt(g + eps), "gamma and moving_var are swapped."),
+        ]
+        true_scale = g / np.sqrt(v + eps)
+        if which == "kernel":
+            variants = [(w * s, hint) for s, hint in scales]
+            if w.shape[0] == w.shape[1]:
+                variants.append((w * true_scale[:, None], "It scales the kernel's rows; scale its columns "
+                                                           "(one scale per output unit)."))
+            variants.append((w, "The kernel is unchanged: multiply each column by gamma / sqrt(moving_var + epsilon)."))
+        else:
+            variants = [((b0 - m) * s + beta, hint) for s, hint in scales]
+            variants += [
+                (-m * true_scale + beta, "The Dense bias is missing from the folded bias."),
+                ((b0 - m) * true_scale, "beta is missing from the folded bias."),
+                (b0 - m * true_scale + beta, "The Dense bias must be scaled too: BN normalizes (x @ W + b - moving_mean)."),
+                (b0 - m + beta, "The moving mean (and the Dense bias) must be multiplied by the scale."),
+                ((b0 + m) * true_scale + beta, "The moving mean is subtracted, not added."),
+                (b0 + beta, "The bias ignores the moving mean and the scale."),
+            ]
+    return _match(got, variants, rtol=1e-7, atol=1e-9) or "Expand gamma * (x @ W + b - mean) / sqrt(var + eps) + beta."
+
+
+# --------------------------------------------------------------------------- lesson 06
+
+def _small_bn_model(rng):
+    """Conv -> BN -> ReLU -> Flatten -> Dense -> BN -> ReLU -> Dense, random weights, stale moving stats."""
+    import keras
+
+    L = keras.layers
+    model = keras.Sequential([
+        keras.Input((6, 6, 2)),
+        L.Conv2D(3, 3, use_bias=False), L.BatchNormalization(), L.ReLU(),
+        L.Flatten(), L.Dense(5, use_bias=False), L.BatchNormalization(momentum=0.9), L.ReLU(),
+        L.Dense(4, activation="softmax"),
+    ])
+    weights = []
+    for var in model.weights:
+        name = var.path.split("/")[-1]
+        shape = tuple(var.shape)
+        if name == "moving_mean":
+            value = np.full(shape, 3.0)
+        elif name == "moving_variance":
+            value = np.full(shape, 7.0)
+        elif name == "gamma":
+            value = rng.uniform(0.5, 1.5, shape)
+        elif name == "beta":
+            value = rng.normal(0.0, 0.5, shape)
+        else:
+            value = rng.normal(0.0, 0.5, shape)
+        weights.append(value.astype("float32"))
+    model.set_weights(weights)
+    return model
+
+
+def _bn_layers(model):
+    import keras
+
+    return [lay for lay in model.layers if isinstance(lay, keras.layers.BatchNormalization)]
+
+
+def _bn_inputs(model, x, training):
+    """Per BN layer, the list of its inputs for each batch in ``x`` (a list of batches)."""
+    import keras
+
+    bns = _bn_layers(model)
+    probe = keras.Model(model.inputs[0], [bn.input for bn in bns])
+    saved = model.get_weights()
+    outs = [[np.asarray(o, dtype=np.float64) for o in probe(xb, training=training)] for xb in x]
+    model.set_weights(saved)  # calling in training mode moved the moving statistics
+    return [[o[i] for o in outs] for i in range(len(bns))]
+
+
+def _moments(z, ddof=0):
+    axes = tuple(range(z.ndim - 1))
+    n = int(np.prod([z.shape[a] for a in axes]))
+    mean = z.mean(axis=axes)
+    var = ((z - mean) ** 2).sum(axis=axes) / (n - ddof)
+    return mean, var
+
+
+def _stats_variants(model, x, batch_size):
+    """Reference (mean, var) per BN layer, plus known wrong variants with their hints."""
+    batches = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
+    train_in = _bn_inputs(model, batches, training=True)
+    infer_in = _bn_inputs(model, batches, training=False)
+    pooled_in = _bn_inputs(model, [x], training=True)
+
+    def avg(inputs, ddof=0, std=False):
+        out = []
+        for per_batch in inputs:
+            ms, vs = zip(*(_moments(z, ddof) for z in per_batch))
+            var = np.mean(np.sqrt(vs), axis=0) ** 2 if std else np.mean(vs, axis=0)
+            out.append((np.mean(ms, axis=0), var))
+        return out
+
+    reference = avg(train_in)
+    variants = [
+        (avg(train_in, ddof=1), "It uses the unbiased variance (dividing by n-1); Keras's moving_variance holds the "
+                                "biased batch variance (dividing by n)."),
+        (avg(train_in, std=True), "It averages standard deviations; average the batch variances."),
+        (avg(pooled_in), "It computes the statistics over all of x at once; average the statistics of the "
+                         "batches of batch_size examples, as fit sees them."),
+        (avg(infer_in), "The BN inputs were computed in inference mode (training=False), so later layers saw "
+                        "inputs normalized with the old moving statistics; run the model in training mode."),
+        (avg([[z[-1]] for z in train_in]), "It keeps the statistics of the last batch only; average over all batches."),
+    ]
+    return reference, variants
+
+
+def _stats_after(model):
+    return [(np.asarray(bn.moving_mean, dtype=np.float64), np.asarray(bn.moving_variance, dtype=np.float64))
+            for bn in _bn_layers(model)]
+
+
+def _close_stats(a, b):
+    return all(np.allclose(m1, m2, rtol=1e-4, atol=1e-5) and np.allclose(v1, v2, rtol=1e-4, atol=1e-5)
+               for (m1, v1), (m2, v2) in zip(a, b))
+
+
+def check_reestimate_bn_statistics(reestimate_bn_statistics):
+    """Lesson 06: ``reestimate_bn_statistics(model, x, batch_size)`` sets each BN layer's moving statistics
+    to the average of its per-batch (biased) statistics, the model running in training mode."""
+    rng = np.random.default_rng(606)
+    for batch_size in (16, 8):
+        model = _small_bn_model(rng)
+        x = (rng.normal(0.0, 1.0, (48, 6, 6, 2)) + np.array([1.5, -0.5])).astype("float32")
+        reference, variants = _stats_variants(model, x, batch_size)
+        before = model.get_weights()
+        stale = _stats_after(model)
+        try:
+            call_pure(reestimate_bn_statistics, "reestimate_bn_statistics", model, x, batch_size=batch_size)
+        except AssertionError:
+            raise
+        except NotImplementedError:
+            raise AssertionError("reestimate_bn_statistics is not implemented yet.") from None
+        except Exception as e:  # noqa: BLE001
+            raise AssertionError(
+                f"reestimate_bn_statistics raised {type(e).__name__}: {str(e).splitlines()[0][:200]} "
+                "(on a model Conv2D -> BN -> ReLU -> Flatten -> Dense -> BN -> ReLU -> Dense)."
+            ) from None
+        after = model.get_weights()
+        moving = {id(v) for bn in _bn_layers(model) for v in (bn.moving_mean, bn.moving_variance)}
+        for var, b, a in zip(model.weights, before, after):
+            if id(var) not in moving and not np.array_equal(a, b):
+                raise AssertionError(
+                    "reestimate_bn_statistics changed weights other than the moving statistics "
+                    f"({var.path.split('/')[-1]}); it should only set moving_mean and moving_variance."
+                )
+        got = _stats_after(model)
+        for i, ((gm, gv), (sm, sv)) in enumerate(zip(got, stale)):
+            if np.allclose(gm, sm) and np.allclose(gv, sv):
+                raise AssertionError(
+                    f"BatchNormalization layer {i + 1} of {len(got)} kept its old moving statistics: assign the new "
+                    "values to every BN layer's moving_mean and moving_variance."
+                )
+        if _close_stats(got, reference):
+            continue
+        for value, hint in variants:
+            if _close_stats(got, value):
+                raise AssertionError(f"reestimate_bn_statistics is wrong with batch_size={batch_size}. {hint}")
+        means_ok = all(np.allclose(g[0], r[0], rtol=1e-4, atol=1e-5) for g, r in zip(got, reference))
+        raise AssertionError(
+            f"reestimate_bn_statistics is wrong with batch_size={batch_size}: the moving "
+            + ("variances are off (the means are right)." if means_ok else "means are off.")
+            + " Did you set them directly (the moving averages of plain training-mode calls are not the averages)?"
+        )
+
+
+def check_accuracy_with_batch_statistics(accuracy_with_batch_statistics):
+    """Lesson 06: ``accuracy_with_batch_statistics(model, x, y, batch_size)``: accuracy with each batch
+    normalized by its own statistics, leaving the model (its moving statistics) unchanged."""
+    rng = np.random.default_rng(607)
+    model = _small_bn_model(rng)
+    x = (rng.normal(0.0, 1.0, (60, 6, 6, 2)) + np.array([1.5, -0.5])).astype("float32")
+    initial = model.get_weights()
+    infer_pred = np.asarray(model(x, training=False)).argmax(axis=1)
+    pooled_pred = np.asarray(model(x, training=True)).argmax(axis=1)
+    model.set_weights(initial)
+    for batch_size in (20, 12):
+        batch_pred = np.concatenate([np.asarray(model(x[i:i + batch_size], training=True)).argmax(axis=1)
+                                     for i in range(0, len(x), batch_size)])
+        model.set_weights(initial)
+        # labels the batch-statistics predictions get right about half the time, chosen so that the
+        # inference-mode and whole-x accuracies differ from the right answer
+        for _ in range(100):
+            y = np.where(rng.random(len(x)) < 0.5, batch_pred, rng.integers(0, 4, len(x))).astype("int64")
+            want, infer, pooled = ((p == y).mean() for p in (batch_pred, infer_pred, pooled_pred))
+            if min(abs(want - infer), abs(want - pooled), abs(infer - pooled)) > 1e-9:
+                break
+        got = call_pure(accuracy_with_batch_statistics, "accuracy_with_batch_statistics", model, x, y,
+                        batch_size=batch_size)
+        after = model.get_weights()
+        if any(not np.array_equal(a, b) for a, b in zip(initial, after)):
+            raise AssertionError(
+                "accuracy_with_batch_statistics changed the model: calling it with training=True updates the "
+                "moving statistics. Save the weights before and restore them after."
+            )
+        got = float(_arr("accuracy_with_batch_statistics", got))
+        if np.isclose(got, want, atol=1e-9):
+            continue
+        if np.isclose(got, infer, atol=1e-9):
+            raise AssertionError(
+                "That is the inference-mode accuracy (moving statistics); call the model with training=True "
+                "(a BN layer with trainable=False also runs in inference mode)."
+            )
+        if np.isclose(got, pooled, atol=1e-9):
+            raise AssertionError("It normalizes all of x as one batch; use batches of batch_size examples.")
+        if np.isclose(got, 100 * want):
+            raise AssertionError("Return a fraction between 0 and 1, not a percentage.")
+        raise AssertionError(f"accuracy_with_batch_statistics is wrong with batch_size={batch_size}.")

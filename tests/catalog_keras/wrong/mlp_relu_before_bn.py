@@ -1,0 +1,15 @@
+"""MLP with the order Dense -> ReLU -> BatchNormalization."""
+import keras
+
+TARGET = "build_bn_mlp"
+EXPECT = "BatchNormalization goes before the ReLU"
+
+
+def build_bn_mlp(hidden_units=(128, 64), momentum=0.99, epsilon=1e-3):
+    inputs = keras.Input(shape=(784,))
+    h = inputs
+    for units in hidden_units:
+        h = keras.layers.Dense(units, use_bias=False)(h)
+        h = keras.layers.ReLU()(h)
+        h = keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon)(h)
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(h))

@@ -22,7 +22,6 @@ c.CourseDirectory.autograded_directory = "autograder/autograded"
 c.CourseDirectory.feedback_directory = "autograder/feedback"
 c.CourseDirectory.solution_directory = "autograder/generated_solutions"
 c.CourseDirectory.db_url = f"sqlite:///{HERE / 'gradebook.db'}"
-c.Exchange.root = str(HERE / "exchange")  # for nbgrader release_assignment/fetch on one machine
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"]
 
 # Hidden tests import the instructor reference and checks from autograder/reference.

@@ -7,6 +7,7 @@ are git-ignored.
 """
 
 import os
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,6 +31,10 @@ _ref = str(HERE / "reference")
 if _ref not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ref, os.environ.get("PYTHONPATH")) if p)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# nbgrader runs `alembic` by name to create the gradebook: find it beside this Python.
+_bin = str(Path(sys.executable).parent)
+if _bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_bin, os.environ.get("PATH", "")])
 
 # Per-cell time limit while validating and autograding (Keras cells train for up to ~1 min).
 c.Execute.timeout = 300

@@ -480,8 +480,9 @@ def _formgrader(page, lab):
     frame = page.frame_locator("iframe[src*='formgrader']")
     frame.get_by_role("heading", name="Manage Assignments").wait_for(timeout=RUN_TIMEOUT)
     table = frame.locator("table")
+    # The first visit creates autograder/gradebook.db and reads every assignment: allow time.
     for solution in sorted((ROOT / "solutions").glob("*/*.ipynb")):
-        table.get_by_role("link", name=solution.parent.name, exact=True).wait_for()
+        table.get_by_role("link", name=solution.parent.name, exact=True).wait_for(timeout=RUN_TIMEOUT)
     _shot(page, "instructor-formgrader")
     _no_dialog(page, "formgrader")
 

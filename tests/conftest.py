@@ -32,6 +32,24 @@ def fresh_release(tmp_path_factory):
     return course.release(tmp_path_factory.mktemp("release"))
 
 
+def load_catalog_file(path) -> dict:
+    """Execute a catalog implementation into a fresh namespace, as an answer cell would be."""
+    ns: dict = {"__name__": f"catalog_{path.parent.parent.name}_{path.stem}"}
+    exec(compile(path.read_text(), str(path), "exec"), ns)  # catalog files are our own test data
+    return ns
+
+
+def catalog_table(results) -> list[str]:
+    """Lines of a (implementation, target, verdict, message) table for REPORTS."""
+    w = max(len(r[0]) for r in results)
+    t = max(len(r[1]) for r in results)
+    lines = [f"{'implementation':<{w}}  {'target':<{t}}  verdict   message", "-" * (w + t + 60)]
+    for impl, target, verdict, msg in results:
+        excerpt = msg if len(msg) <= 110 else msg[:107] + "..."
+        lines.append(f"{impl:<{w}}  {target:<{t}}  {verdict:<8}  {excerpt}")
+    return lines
+
+
 def pytest_terminal_summary(terminalreporter):
     for title, lines in REPORTS.items():
         terminalreporter.write_sep("=", title)

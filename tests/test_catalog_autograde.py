@@ -20,7 +20,7 @@ import nbformat
 import pytest
 
 import bn_reference
-from conftest import REPORTS, ROOT
+from conftest import REPORTS, ROOT, load_catalog_file
 from nbgrader_harness import TempCourse
 
 CATALOG = ROOT / "tests" / "catalog"
@@ -53,10 +53,8 @@ HIDDEN_CODE = re.compile(r"bn_checks|bn_reference|check_[a-z_]+\(|### (BEGIN|END
 
 
 def _meta(path: Path) -> dict:
-    ns: dict = {}
-    src = path.read_text()
-    exec(compile(src, str(path), "exec"), ns)  # our own test data
-    return {"target": ns["TARGET"], "src": src, "defines": set(ns)}
+    ns = load_catalog_file(path)
+    return {"target": ns["TARGET"], "src": path.read_text(), "defines": set(ns)}
 
 
 def _student(path: Path) -> str:

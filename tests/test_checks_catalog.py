@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "autograder" / "reference"))
 
 import bn_checks  # noqa: E402
 import bn_reference  # noqa: E402
-from conftest import REPORTS  # noqa: E402
+from conftest import REPORTS, catalog_table, load_catalog_file  # noqa: E402
 
 CATALOG = Path(__file__).resolve().parent / "catalog"
 WRONG = sorted((CATALOG / "wrong").glob("*.py"))
@@ -44,16 +44,9 @@ CHECKS = {
 RESULTS: list[tuple[str, str, str, str]] = []
 
 
-def load(path: Path) -> dict:
-    """Execute a catalog file into a fresh namespace, as an answer cell would be."""
-    ns: dict = {"__name__": f"catalog_{path.stem}"}
-    exec(compile(path.read_text(), str(path), "exec"), ns)  # noqa: S102 - catalog files are our own data
-    return ns
-
-
 def run_check(path: Path):
     """Run the check that matches the file's TARGET; return (namespace, message or None)."""
-    ns = load(path)
+    ns = load_catalog_file(path)
     target = ns["TARGET"]
     check, fwd = CHECKS[target]
     args = [ns[target]]
@@ -72,10 +65,10 @@ def leaks_numbers(msg: str) -> bool:
 
 
 def test_catalog_is_large_enough():
-    targets = {load(p)["TARGET"] for p in WRONG}
+    targets = {load_catalog_file(p)["TARGET"] for p in WRONG}
     assert len(WRONG) >= 20 and len(CORRECT) >= 8
     assert targets == set(CHECKS), f"wrong catalog misses {set(CHECKS) - targets}"
-    assert {load(p)["TARGET"] for p in CORRECT} == set(CHECKS)
+    assert {load_catalog_file(p)["TARGET"] for p in CORRECT} == set(CHECKS)
 
 
 @pytest.mark.parametrize("path", WRONG, ids=[p.stem for p in WRONG])
@@ -109,15 +102,9 @@ def test_blank_stub_fails_with_not_implemented(target):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def catalog_table():
+def register_table():
     """Register the summary table; conftest prints it at the end of the run."""
     yield
     if not RESULTS:
         return
-    w = max(len(r[0]) for r in RESULTS)
-    t = max(len(r[1]) for r in RESULTS)
-    lines = [f"{'implementation':<{w}}  {'target':<{t}}  verdict  message", "-" * (w + t + 60)]
-    for impl, target, verdict, msg in RESULTS:
-        excerpt = msg if len(msg) <= 110 else msg[:107] + "..."
-        lines.append(f"{impl:<{w}}  {target:<{t}}  {verdict:<7}  {excerpt}")
-    REPORTS["Catalog of learner implementations vs bn_checks (in-process)"] = lines
+    REPORTS["Catalog of learner implementations vs bn_checks (in-process)"] = catalog_table(RESULTS)

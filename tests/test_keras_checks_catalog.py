@@ -34,7 +34,7 @@ import experiment_checks  # noqa: E402
 import keras_checks  # noqa: E402
 
 import bn_reference  # noqa: E402
-from conftest import REPORTS  # noqa: E402
+from conftest import REPORTS, catalog_table, load_catalog_file  # noqa: E402
 
 CATALOG = Path(__file__).resolve().parent / "catalog_keras"
 WRONG = sorted((CATALOG / "wrong").glob("*.py"))
@@ -73,16 +73,9 @@ FALLBACKS = (
 RESULTS: list[tuple[str, str, str, str]] = []
 
 
-def load(path: Path) -> dict:
-    """Execute a catalog file into a fresh namespace, as an answer cell would be."""
-    ns: dict = {"__name__": f"catalog_keras_{path.stem}"}
-    exec(compile(path.read_text(), str(path), "exec"), ns)  # noqa: S102 - catalog files are our own data
-    return ns
-
-
 def run_check(path: Path):
     """Run the check that matches the file's TARGET; return (namespace, message or None)."""
-    ns = load(path)
+    ns = load_catalog_file(path)
     target = ns["TARGET"]
     try:
         CHECKS[target](ns[target])
@@ -97,8 +90,8 @@ def leaks_numbers(msg: str) -> bool:
 
 
 def test_catalog_is_large_enough():
-    wrong = [load(p)["TARGET"] for p in WRONG]
-    correct = [load(p)["TARGET"] for p in CORRECT]
+    wrong = [load_catalog_file(p)["TARGET"] for p in WRONG]
+    correct = [load_catalog_file(p)["TARGET"] for p in CORRECT]
     assert set(wrong) == set(CHECKS) and set(correct) == set(CHECKS)
     for target, (n_wrong, n_correct) in MINIMUM.items():
         assert wrong.count(target) >= n_wrong, f"{target}: {wrong.count(target)} wrong files"
@@ -197,15 +190,9 @@ def test_numpy_update_moving_stats_matches_keras_fit(momentum):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def catalog_table():
+def register_table():
     """Register the summary table; conftest prints it at the end of the run."""
     yield
     if not RESULTS:
         return
-    w = max(len(r[0]) for r in RESULTS)
-    t = max(len(r[1]) for r in RESULTS)
-    lines = [f"{'implementation':<{w}}  {'target':<{t}}  verdict   message", "-" * (w + t + 60)]
-    for impl, target, verdict, msg in RESULTS:
-        excerpt = msg if len(msg) <= 110 else msg[:107] + "..."
-        lines.append(f"{impl:<{w}}  {target:<{t}}  {verdict:<8}  {excerpt}")
-    REPORTS["Catalog of lesson 05-07 implementations vs keras_checks / experiment_checks (in-process)"] = lines
+    REPORTS["Catalog of lesson 05-07 implementations vs keras_checks / experiment_checks (in-process)"] = catalog_table(RESULTS)

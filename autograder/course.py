@@ -29,12 +29,21 @@ def assignments() -> list[str]:
     return sorted(p.name for p in SOLUTIONS.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
+def _prepend(path: str, value: str | None) -> str:
+    parts = [p for p in (value or "").split(os.pathsep) if p]
+    return os.pathsep.join(parts if path in parts else [path, *parts])
+
+
 def grading_env() -> dict[str, str]:
-    """Environment for kernels that run hidden tests: the reference on PYTHONPATH."""
+    """Environment for nbgrader and the kernels that run hidden tests (idempotent).
+
+    The reference checks on PYTHONPATH, this environment's bin on PATH (nbgrader calls
+    ``alembic`` by name), quiet TensorFlow. ``nbgrader_config.py`` applies it too, so the
+    stock nbgrader commands get the same environment.
+    """
     env = dict(os.environ)
-    # nbgrader calls other tools of its environment (alembic) by name.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REFERENCE), env.get("PYTHONPATH")) if p)
+    env["PATH"] = _prepend(str(Path(sys.executable).parent), env.get("PATH"))
+    env["PYTHONPATH"] = _prepend(str(REFERENCE), env.get("PYTHONPATH"))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     return env
@@ -68,8 +77,7 @@ def validate(path: Path, *, invert: bool = False, timeout: int = 300) -> dict:
     from nbgrader.validator import Validator
     from traitlets.config import Config
 
-    keep = ("PATH", "PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")
-    os.environ.update({k: v for k, v in grading_env().items() if k in keep})
+    os.environ.update(grading_env())
     cfg = Config()
     cfg.Validator.invert = invert
     cfg.Execute.timeout = timeout

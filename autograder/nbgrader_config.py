@@ -25,16 +25,12 @@ c.CourseDirectory.solution_directory = "autograder/generated_solutions"
 c.CourseDirectory.db_url = f"sqlite:///{HERE / 'gradebook.db'}"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"]
 
-# Hidden tests import the instructor reference and checks from autograder/reference.
-# Kernels started by nbgrader inherit this environment.
-_ref = str(HERE / "reference")
-if _ref not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ref, os.environ.get("PYTHONPATH")) if p)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# nbgrader runs `alembic` by name to create the gradebook: find it beside this Python.
-_bin = str(Path(sys.executable).parent)
-if _bin not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ["PATH"] = os.pathsep.join([_bin, os.environ.get("PATH", "")])
+# Hidden tests import their checks from autograder/reference; nbgrader calls `alembic` by
+# name. course.grading_env() sets both (and quiet TensorFlow); kernels inherit it.
+sys.path.insert(0, str(HERE))
+from course import grading_env  # noqa: E402
+
+os.environ.update(grading_env())
 
 # Per-cell time limit while validating and autograding (Keras cells train for up to ~1 min).
 c.Execute.timeout = 300

@@ -1,0 +1,683 @@
+"""Grade a whole class: parallel, sandboxed, hardened; stock nbgrader does the grading.
+
+    python autograder/grade.py 02_numpy_forward                      # autograder/submitted/*/02_numpy_forward/
+    python autograder/grade.py 02_numpy_forward --zip export.zip     # an LMS zip export
+    python autograder/grade.py 01_formulas_by_hand 02_numpy_forward --workers 2 --gradescope
+    python autograder/grade.py 02_numpy_forward --scheduler local    # the same on a Dask cluster
+
+For every student and notebook it writes one row of ``grades.csv`` (score, max score,
+each test cell's score, a status and a reason), the autograded notebook, feedback HTML
+without hidden tests, and optionally a Gradescope ``results.json``; and it records the
+grades in the course's nbgrader gradebook, so Formgrader and ``nbgrader export`` see
+them. Statuses, from the most to the least serious:
+
+    invalid_notebook  the file is not a notebook, or nbgrader rejected it (score 0)
+    missing           no notebook of that name (score 0)
+    kernel_died       the kernel crashed or hit the memory limit (other cells still graded)
+    timeout           a cell or the notebook ran out of time (other cells still graded)
+    tampered          a test or read-only cell was edited (nbgrader restored it)
+    missing_tests_restored  a test cell was deleted (nbgrader added it back)
+    suspicious        the static scan flagged code for manual review (see the reason)
+    renamed           graded, from a notebook with another name
+    late              submitted after --deadline
+    graded            nothing to report
+
+Each submission is graded by nbgrader's own ``Autograde`` converter, in a warm worker
+process, against a private copy of the gradebook; the results are merged into the
+course gradebook one at a time by this process. Submitted files are only read. A run
+that is interrupted resumes where it stopped: finished submissions are kept in
+``<out>/ledger`` and not graded again unless their files or the options change
+(``--regrade`` grades everything again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+REFERENCE = HERE / "reference"
+for _p in (str(HERE), str(REFERENCE)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+SEVERITY = ["invalid_notebook", "missing", "kernel_died", "timeout", "tampered", "missing_tests_restored",
+            "suspicious", "renamed", "late", "graded"]
+DEFAULT_PATTERN = r"(?P<student_id>[^_/]+)_(?:.*_)?(?P<file_id>[^_/]+\.ipynb)$"
+LEDGER_VERSION = 1
+
+
+# ============================================================================ inputs
+
+def collect_submitted(folder: Path, assignment: str) -> dict[str, Path]:
+    """student id -> submission folder, from an nbgrader ``submitted/`` tree."""
+    found = {}
+    if folder.is_dir():
+        for student_dir in sorted(folder.iterdir()):
+            sub = student_dir / assignment
+            if sub.is_dir():
+                found[student_dir.name] = sub
+    return found
+
+
+def unpack_zip(archive: Path, assignment: str, pattern: str, staging: Path,
+               max_bytes: int = 200 * 2**20) -> dict[str, Path]:
+    """Extract an LMS export into ``staging/<student>/<assignment>/`` (read-only use of the zip).
+
+    ``pattern`` is a regular expression on each member's file name with the named groups
+    ``student_id`` and ``file_id`` (the notebook's file name), and optionally ``timestamp``
+    (ISO 8601), as in nbgrader's ``zip_collect``. Members that do not match are listed and
+    skipped. Paths are never taken from the archive: no file can land outside ``staging``.
+    """
+    regex = re.compile(pattern)
+    found, skipped = {}, []
+    if staging.exists():
+        shutil.rmtree(staging)
+    with zipfile.ZipFile(archive) as zf:
+        total = 0
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            name = info.filename.rsplit("/", 1)[-1]
+            m = regex.search(name)
+            if not m or not m.groupdict().get("student_id") or not m.groupdict().get("file_id"):
+                skipped.append(info.filename)
+                continue
+            total += info.file_size
+            if total > max_bytes:
+                raise SystemExit(f"error: {archive} unpacks to more than {max_bytes // 2**20} MB; refusing.")
+            student = re.sub(r"[^A-Za-z0-9_.@-]", "_", m.group("student_id"))
+            file_id = Path(m.group("file_id")).name
+            dest = staging / student / assignment
+            dest.mkdir(parents=True, exist_ok=True)
+            (dest / file_id).write_bytes(zf.read(info))
+            if m.groupdict().get("timestamp"):
+                (dest / "timestamp.txt").write_text(m.group("timestamp"))
+            found[student] = dest
+    for name in skipped:
+        print(f"  zip: skipped {name} (does not match --pattern)", file=sys.stderr)
+    return found
+
+
+def expected_notebooks(assignment: str) -> list[str]:
+    return sorted(p.stem for p in (ROOT / "solutions" / assignment).glob("*.ipynb"))
+
+
+def fingerprint(folder: Path, options: dict) -> str:
+    h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            h.update(str(path.relative_to(folder)).encode())
+            h.update(path.read_bytes())
+    grader = [*HERE.glob("*.py"), *REFERENCE.glob("*.py")]  # a changed grader or reference regrades
+    for path in sorted((ROOT / "solutions" / options["assignment"]).glob("*.ipynb")) + sorted(grader):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+# ============================================================================ worker side
+
+def _course_config(course: Path, db: Path, assignment: str, student: str, opts: dict):
+    from hardened import HardenedExecute
+    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        ClearHiddenTests,
+        GetGrades,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
+    from traitlets.config import Config
+
+    c = Config()
+    c.CourseDirectory.root = str(course)
+    c.CourseDirectory.course_id = "batchnorm"
+    c.CourseDirectory.source_directory = str(ROOT / "solutions")
+    c.CourseDirectory.submitted_directory = "submitted"
+    c.CourseDirectory.autograded_directory = "autograded"
+    c.CourseDirectory.feedback_directory = "feedback"
+    c.CourseDirectory.db_url = f"sqlite:///{db}"
+    c.CourseDirectory.assignment_id = assignment
+    c.CourseDirectory.student_id = student
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"]
+    c.OverwriteCells.add_missing_cells = True
+    c.Autograde.autograde_preprocessors = [HardenedExecute, IgnorePattern, ClearMetadataPreprocessor,
+                                           LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    c.Execute.timeout = opts["cell_timeout"]
+    c.HardenedExecute.notebook_timeout = opts["notebook_timeout"]
+    c.HardenedExecute.memory_limit_mb = opts["memory_mb"]
+    c.HardenedExecute.sandbox = opts["sandbox"]
+    c.HardenedExecute.work_dir = str(course.parent / "run")
+    c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+    c.ClearHiddenTests.enforce_metadata = False
+    return c
+
+
+def _read_notebook(path: Path):
+    """(notebook, None) or (None, reason) for a file that is not a valid notebook."""
+    import nbformat
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"{path.name} is not valid JSON ({str(exc)[:80]})"
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds
+        return None, f"{path.name} is not a valid notebook ({str(exc).splitlines()[0][:80]})"
+    return nb, None
+
+
+def release_cells(release: Path) -> dict[str, dict[str, dict]]:
+    """notebook -> grade id -> what the learner was given (role and source, hidden tests removed)."""
+    import nbformat
+
+    out = {}
+    for path in sorted(release.glob("*.ipynb")):
+        cells = {}
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade_id"):
+                cells[meta["grade_id"]] = {"source": cell.source, "readonly": bool(meta.get("locked")) or (
+                    bool(meta.get("grade")) and not meta.get("solution")), "test": bool(meta.get("grade")) and not meta.get("solution")}
+        out[path.stem] = cells
+    return out
+
+
+def _normal(source: str) -> str:
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def _inspect(nb, sources: dict[str, dict]) -> tuple[list[str], list[str], list[str]]:
+    """Tampered cells, deleted test cells, static-scan findings, for one submitted notebook."""
+    from scan import scan_notebook
+
+    present, tampered = set(), []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if not gid or gid not in sources:
+            continue
+        present.add(gid)
+        src = sources[gid]
+        if src["readonly"] and _normal(cell.source) != _normal(src["source"]):
+            tampered.append(gid)
+    missing = [gid for gid, s in sources.items() if gid not in present and s["test"]]
+
+    def answer_or_new(cell):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        return not meta or meta.get("solution") or not (meta.get("locked") or meta.get("grade"))
+
+    return tampered, missing, scan_notebook(nb, answer_or_new)
+
+
+def _gradescope(rows: list[dict]) -> dict:
+    tests = []
+    for row in rows:
+        for cell, (score, max_score) in row["cells"].items():
+            tests.append({"name": f"{row['notebook']}: {cell}", "score": score, "max_score": max_score,
+                          "visibility": "visible"})
+    return {"score": sum(r["score"] for r in rows), "tests": tests,
+            "output": "; ".join(f"{r['notebook']}: {r['status']}" + (f" ({r['reason']})" if r["reason"] else "")
+                                for r in rows)}
+
+
+def grade_submission(task: dict) -> dict:
+    """Grade one student's submission of one assignment. Runs in a worker process.
+
+    Never raises: any failure becomes a status, so the batch always completes.
+    """
+    try:
+        return _grade_submission(task)
+    except Exception as exc:  # noqa: BLE001
+        import traceback
+
+        rows = [{"student": task["student"], "assignment": task["assignment"], "notebook": name,
+                 "status": "invalid_notebook", "score": 0.0, "max_score": task["max_scores"].get(name, 0.0),
+                 "reason": f"grading failed: {type(exc).__name__}: {str(exc)[:200]}", "flags": ["error"],
+                 "cells": {}, "seconds": 0.0} for name in task["notebooks"]]
+        return {"rows": rows, "grades": {}, "error": traceback.format_exc()[-2000:], "timestamp": None}
+
+
+def _grade_submission(task: dict) -> dict:
+    import warnings
+
+    warnings.filterwarnings("ignore")  # nbformat/SQLAlchemy chatter; problems become statuses
+    from nbgrader.api import Gradebook
+    from nbgrader.converters import Autograde, GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+
+    start = time.monotonic()
+    assignment, student, opts = task["assignment"], task["student"], task["options"]
+    work = Path(task["work"])
+    if work.exists():
+        shutil.rmtree(work)
+    course = work / "course"
+    staged = course / "submitted" / student / assignment
+    staged.mkdir(parents=True)
+    (work / "run").mkdir()
+    db = course / "gradebook.db"
+    shutil.copyfile(task["template_db"], db)
+    src = Path(task["folder"])
+
+    # -- look at what was handed in, before nbgrader does
+    flags: dict[str, list[tuple[str, str]]] = {n: [] for n in task["notebooks"]}
+    files = {p.name: p for p in sorted(src.glob("*.ipynb"))}
+    extra = [f for f in files if Path(f).stem not in task["notebooks"]]
+    valid = {}
+    for name in task["notebooks"]:
+        path = files.get(f"{name}.ipynb")
+        if path is None and len(task["notebooks"]) == 1 and len(extra) == 1:
+            path = files[extra[0]]
+            flags[name].append(("renamed", f"graded {path.name} (expected {name}.ipynb)"))
+        if path is None:
+            flags[name].append(("missing", f"no {name}.ipynb in the submission"
+                                + (f" (found {', '.join(extra)})" if extra else "")))
+            continue
+        nb, problem = _read_notebook(path)
+        if problem:
+            flags[name].append(("invalid_notebook", problem))
+            continue
+        tampered, deleted, findings = _inspect(nb, task["release_cells"][name])
+        if tampered:
+            flags[name].append(("tampered", f"edited read-only/test cells {', '.join(tampered)} (restored)"))
+        if deleted:
+            flags[name].append(("missing_tests_restored", f"deleted test cells {', '.join(deleted)} (restored)"))
+        if findings:
+            flags[name].append(("suspicious", "; ".join(findings[:4]) + (" ..." if len(findings) > 4 else "")))
+        shutil.copyfile(path, staged / f"{name}.ipynb")
+        valid[name] = True
+    timestamp = None
+    if (src / "timestamp.txt").is_file():
+        timestamp = (src / "timestamp.txt").read_text().strip()
+        shutil.copyfile(src / "timestamp.txt", staged / "timestamp.txt")
+    if timestamp and opts.get("deadline"):
+        from nbgrader.utils import parse_utc
+
+        late = (parse_utc(timestamp) - parse_utc(opts["deadline"])).total_seconds()
+        if late > 0:
+            for name in task["notebooks"]:
+                flags[name].append(("late", f"{_duration(late)} after the deadline"))
+
+    # -- stock nbgrader autograde, in this process, on the private gradebook
+    log_lines = []
+    if valid:
+        config = _course_config(course, db, assignment, student, opts)
+        handler = _ListHandler(log_lines)
+        converter = Autograde(coursedir=CourseDirectory(config=config), config=config)
+        converter.log.addHandler(handler)
+        converter.log.setLevel(logging.WARNING)
+        try:
+            converter.start()
+        except Exception as exc:  # noqa: BLE001 - nbgrader rejected the submission
+            for name in valid:
+                flags[name].append(("invalid_notebook", f"nbgrader could not grade it: {str(exc)[:160]}"))
+        finally:
+            converter.log.removeHandler(handler)
+    for name in valid:
+        events_file = work / "run" / f"events-{name}.json"
+        for ev in json.loads(events_file.read_text()) if events_file.exists() else []:
+            if ev["kind"] in ("timeout", "not_run"):
+                flags[name].append(("timeout", ev["detail"]))
+            elif ev["kind"] == "kernel_died":
+                flags[name].append(("kernel_died", ev["detail"]))
+            elif ev["kind"] == "output_truncated":
+                flags[name].append(("graded", ev["detail"]))
+
+    # -- scores from the private gradebook
+    rows, grades = [], {}
+    with Gradebook(f"sqlite:///{db}") as gb:
+        for name in task["notebooks"]:
+            cells, score = {}, 0.0
+            nb_grades = {}
+            autograded = course / "autograded" / student / assignment / f"{name}.ipynb"
+            graded = name in valid and autograded.exists() and not any(k == "invalid_notebook" for k, _ in flags[name])
+            if graded:
+                sub_nb = gb.find_submission_notebook(name, assignment, student)
+                for g in sub_nb.grades:
+                    cells[g.name] = (float(g.score), float(g.max_score))
+                    nb_grades[g.name] = {"auto_score": g.auto_score, "needs_manual_grade": g.needs_manual_grade}
+                score = float(sub_nb.score)
+            else:
+                for cell, mx in task["cell_max"][name].items():
+                    cells[cell] = (0.0, mx)
+            grades[name] = nb_grades
+            status, reason = _status(flags[name])
+            rows.append({"student": student, "assignment": assignment, "notebook": name, "status": status,
+                         "score": score, "max_score": task["max_scores"][name], "reason": reason,
+                         "flags": sorted({k for k, _ in flags[name]} - {"graded"}), "cells": cells,
+                         "seconds": round(time.monotonic() - start, 2)})
+
+    # -- feedback without hidden tests, the autograded notebooks for the instructor
+    out = Path(task["out"])
+    if any(r["status"] != "missing" and r["notebook"] in valid for r in rows):
+        config = _course_config(course, db, assignment, student, opts)
+        fb = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
+        fb.log.setLevel(logging.ERROR)
+        try:
+            fb.start()
+        except Exception as exc:  # noqa: BLE001
+            log_lines.append(f"feedback failed: {exc}")
+    for sub, dest in (("feedback", out / "feedback"), ("autograded", out / "autograded")):
+        folder = course / sub / student / assignment
+        target = dest / student / assignment
+        if target.exists():
+            shutil.rmtree(target)
+        if folder.is_dir():
+            shutil.copytree(folder, target)
+    if opts.get("gradescope"):
+        gs = out / "gradescope" / student / assignment
+        gs.mkdir(parents=True, exist_ok=True)
+        (gs / "results.json").write_text(json.dumps(_gradescope(rows), indent=1))
+    if not opts.get("keep_work"):
+        shutil.rmtree(work, ignore_errors=True)
+    return {"rows": rows, "grades": grades, "timestamp": timestamp, "log": log_lines[-20:]}
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, sink):
+        super().__init__(logging.WARNING)
+        self.sink = sink
+
+    def emit(self, record):
+        self.sink.append(record.getMessage()[:300])
+
+
+def _status(flags: list[tuple[str, str]]) -> tuple[str, str]:
+    kinds = [k for k, _ in flags]
+    status = min(kinds, key=SEVERITY.index) if kinds else "graded"
+    reasons = []
+    for kind in SEVERITY:
+        reasons += [detail for k, detail in flags if k == kind and detail not in reasons]
+    return status, "; ".join(reasons)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    return (f"{days} d " if days else "") + f"{hours} h {rest // 60} min"
+
+
+# ============================================================================ main process
+
+def prepare_assignment(assignment: str, out: Path, master_db: Path | None) -> tuple[Path, dict, dict]:
+    """A template gradebook with just this assignment (stock ``generate_assignment``), and the
+    assignment recorded in the course gradebook. Returns (template, max per notebook, cells)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    template = out / "work" / f"template-{assignment}.db"
+    template.parent.mkdir(parents=True, exist_ok=True)
+    template.unlink(missing_ok=True)
+    for db in [template] + ([master_db] if master_db else []):
+        scratch = out / "work" / f"release-{assignment}"
+        c = Config()
+        c.CourseDirectory.root = str(ROOT)
+        c.CourseDirectory.course_id = "batchnorm"
+        c.CourseDirectory.source_directory = "solutions"
+        c.CourseDirectory.release_directory = str(scratch)
+        c.CourseDirectory.db_url = f"sqlite:///{db}"
+        c.CourseDirectory.assignment_id = assignment
+        c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"]
+        c.GenerateAssignment.force = True
+        conv = GenerateAssignment(coursedir=CourseDirectory(config=c), config=c)
+        conv.log.setLevel(logging.ERROR)
+        conv.log.addHandler(logging.StreamHandler())
+        conv.start()
+    with Gradebook(f"sqlite:///{template}") as gb:
+        a = gb.find_assignment(assignment)
+        maxes = {nb.name: float(nb.max_score) for nb in a.notebooks}
+        cells = {nb.name: {g.name: float(g.max_score) for g in nb.grade_cells} for nb in a.notebooks}
+    return template, maxes, cells, release_cells(out / "work" / f"release-{assignment}" / assignment)
+
+
+def merge(master_db: Path, result: dict, assignment: str, student: str):
+    """Record one submission's grades in the course gradebook (idempotent)."""
+    import warnings
+
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
+
+    with Gradebook(f"sqlite:///{master_db}") as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy autoflush chatter inside nbgrader's API
+        gb.update_or_create_student(student)
+        kwargs = {"timestamp": parse_utc(result["timestamp"])} if result.get("timestamp") else {}
+        gb.update_or_create_submission(assignment, student, **kwargs)
+        for notebook, cells in result["grades"].items():
+            for cell, values in cells.items():
+                grade = gb.find_grade(cell, notebook, assignment, student)
+                grade.auto_score = values["auto_score"]
+                grade.needs_manual_grade = values["needs_manual_grade"]
+        for row in result["rows"]:
+            if not result["grades"].get(row["notebook"]):
+                sub_nb = gb.find_submission_notebook(row["notebook"], assignment, student)
+                for g in sub_nb.grades:
+                    g.auto_score, g.needs_manual_grade = 0.0, False
+        gb.db.commit()
+
+
+class Progress:
+    """One progress bar per class: a redrawn line on a terminal, a line per 10% in logs."""
+
+    def __init__(self, total: int, workers: int, label: str):
+        self.total, self.done, self.flagged, self.start = total, 0, 0, time.monotonic()
+        self.workers, self.label, self.tty = workers, label, sys.stderr.isatty()
+        self.last_decile = -1
+
+    def update(self, rows: list[dict], cached: bool = False):
+        self.done += 1
+        self.flagged += any(r["status"] != "graded" for r in rows)
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / self.done * (self.total - self.done) if self.done else 0
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        line = (f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} submissions, "
+                f"{self.flagged} flagged, {elapsed:.0f} s elapsed, ~{eta:.0f} s left ({self.workers} workers)")
+        decile = self.done * 10 // max(self.total, 1)
+        if self.tty:
+            print("\r" + line, end="\n" if self.done == self.total else "", file=sys.stderr, flush=True)
+        elif decile != self.last_decile:
+            self.last_decile = decile
+            print(line, file=sys.stderr, flush=True)
+
+
+def _submitters(executor_kind: str, workers: int, scheduler: str | None):
+    """(submit(fn, arg) -> future, as_completed, shutdown)."""
+    if scheduler:
+        from dask.distributed import Client, LocalCluster
+        from dask.distributed import as_completed as dask_completed
+
+        if scheduler == "local":
+            os.environ["PYTHONPATH"] = os.pathsep.join(
+                [str(HERE), str(REFERENCE)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.ERROR)
+            client = Client(cluster)
+        else:
+            cluster, client = None, Client(scheduler)
+
+        def shutdown():
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+        return (lambda fn, arg: client.submit(fn, arg, pure=False)), dask_completed, shutdown
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import as_completed as cf_completed
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=_warm_worker)
+    return pool.submit, cf_completed, lambda: pool.shutdown(cancel_futures=True)
+
+
+def _warm_worker():
+    """Import nbgrader and the grading code once per worker, not once per submission."""
+    import hardened  # noqa: F401
+    import nbgrader.converters  # noqa: F401
+
+
+def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_path: Path | None = None,
+                pattern: str = DEFAULT_PATTERN, out: Path = HERE, workers: int | None = None,
+                scheduler: str | None = None, cell_timeout: int = 120, notebook_timeout: int = 900,
+                memory_mb: int = 3000, sandbox: str = "auto", deadline: str | None = None,
+                gradescope: bool = False, regrade: bool = False, gradebook: Path | None = None,
+                keep_work: bool = False, quiet: bool = False) -> list[dict]:
+    """Grade every submission of ``assignments``; write grades.csv and friends under ``out``.
+    Returns the CSV rows."""
+    from hardened import sandbox_available
+
+    from course import grading_env
+
+    os.environ.update(grading_env())  # nbgrader calls `alembic` by name; workers inherit this
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    workers = workers or os.cpu_count() or 1
+    if sandbox == "auto":
+        sandbox = "bwrap" if sandbox_available() else "none"
+    if sandbox == "bwrap" and not sandbox_available():
+        raise SystemExit("error: --sandbox bwrap, but bubblewrap is missing or cannot create namespaces here "
+                         "(apt-get install bubblewrap).")
+    if sandbox == "none" and not quiet:
+        print("warning: no sandbox (bubblewrap is not available): student code can read this machine's files "
+              "and use the network. Hidden tests still run outside the students' kernels.", file=sys.stderr)
+    master_db = Path(gradebook) if gradebook else out / "gradebook.db"
+    all_rows, cell_names = [], []
+    for assignment in assignments:
+        if not (ROOT / "solutions" / assignment).is_dir():
+            raise SystemExit(f"error: no assignment {assignment!r} in solutions/ "
+                             f"(have: {', '.join(sorted(p.name for p in (ROOT / 'solutions').iterdir() if p.is_dir()))})")
+        if zip_path:
+            subs = unpack_zip(Path(zip_path), assignment, pattern, out / "work" / "zip" / assignment)
+        else:
+            subs = collect_submitted(Path(submitted or HERE / "submitted"), assignment)
+        template, maxes, cell_max, given = prepare_assignment(assignment, out, master_db)
+        notebooks = sorted(maxes)
+        cell_names += [c for nb in notebooks for c in cell_max[nb] if c not in cell_names]
+        options = {"assignment": assignment, "cell_timeout": cell_timeout, "notebook_timeout": notebook_timeout,
+                   "memory_mb": memory_mb, "sandbox": sandbox, "deadline": deadline, "gradescope": gradescope,
+                   "keep_work": keep_work, "version": LEDGER_VERSION}
+        ledger = out / "ledger" / assignment
+        ledger.mkdir(parents=True, exist_ok=True)
+        tasks, results = [], {}
+        for student, folder in subs.items():
+            fp = fingerprint(folder, options)
+            entry = ledger / f"{student}.json"
+            if not regrade and entry.exists():
+                saved = json.loads(entry.read_text())
+                if saved.get("fingerprint") == fp:
+                    results[student] = saved["result"]
+                    continue
+            tasks.append({"assignment": assignment, "student": student, "folder": str(folder),
+                          "notebooks": notebooks, "max_scores": maxes, "cell_max": cell_max, "release_cells": given,
+                          "template_db": str(template), "work": str(out / "work" / assignment / student),
+                          "out": str(out), "options": options, "fingerprint": fp})
+        if not quiet:
+            print(f"{assignment}: {len(subs)} submissions, {len(results)} already graded, "
+                  f"{len(tasks)} to grade with {workers} workers ({'dask ' + scheduler if scheduler else 'processes'}, "
+                  f"sandbox: {sandbox})", file=sys.stderr)
+        progress = Progress(len(tasks), workers, assignment)
+        if tasks:
+            submit, completed, shutdown = _submitters("process", min(workers, len(tasks)), scheduler)
+            try:
+                futures = {submit(grade_submission, t): t for t in tasks}
+                for fut in completed(futures):
+                    task = futures[fut]
+                    result = fut.result()
+                    merge(master_db, result, assignment, task["student"])
+                    if result.get("error"):  # a grader failure is not a result: retried next run
+                        print(f"\n{task['student']}: grading failed:\n{result['error']}", file=sys.stderr)
+                        results[task["student"]] = result
+                        continue
+                    tmp = ledger / f".{task['student']}.json.tmp"
+                    tmp.write_text(json.dumps({"fingerprint": task["fingerprint"], "result": result}))
+                    os.replace(tmp, ledger / f"{task['student']}.json")
+                    results[task["student"]] = result
+                    if not quiet:
+                        progress.update(result["rows"])
+            finally:
+                shutdown()
+        for student in sorted(results):
+            all_rows += results[student]["rows"]
+    write_csv(out / "grades.csv", all_rows, cell_names)
+    return all_rows
+
+
+def write_csv(path: Path, rows: list[dict], cell_names: list[str]):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student", "assignment", "notebook", "score", "max_score", "status", "reason", "flags",
+                    *cell_names])
+        for r in rows:
+            w.writerow([r["student"], r["assignment"], r["notebook"], f"{r['score']:g}", f"{r['max_score']:g}",
+                        r["status"], r["reason"], " ".join(r["flags"]),
+                        *(f"{r['cells'][c][0]:g}" if c in r["cells"] else "" for c in cell_names)])
+
+
+def summary(rows: list[dict]) -> str:
+    from collections import Counter
+
+    counts = Counter(r["status"] for r in rows)
+    return ", ".join(f"{counts[s]} {s}" for s in SEVERITY if counts[s])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("assignments", nargs="+", help="assignment ids (folders of solutions/)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--submitted", type=Path, help="nbgrader submitted/ tree (default: autograder/submitted)")
+    src.add_argument("--zip", type=Path, help="an LMS zip export (one assignment per run)")
+    p.add_argument("--pattern", default=DEFAULT_PATTERN,
+                   help="regex on zip member names with groups student_id and file_id (and optional timestamp)")
+    p.add_argument("--out", type=Path, default=HERE, help="where grades.csv, feedback/, autograded/ go "
+                                                         "(default: autograder/, the nbgrader course folders)")
+    p.add_argument("--gradebook", type=Path, help="gradebook to record grades in (default: <out>/gradebook.db)")
+    p.add_argument("--workers", type=int, default=None, help="parallel submissions (default: all cores)")
+    p.add_argument("--scheduler", help="run on Dask: 'local' for a local cluster, or a scheduler address")
+    p.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
+    p.add_argument("--notebook-timeout", type=int, default=900, help="seconds per notebook (default 900)")
+    p.add_argument("--memory-mb", type=int, default=3000, help="memory per kernel (default 3000 MB)")
+    p.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto")
+    p.add_argument("--deadline", help="ISO time; later submissions are marked late (timestamp.txt)")
+    p.add_argument("--gradescope", action="store_true", help="also write gradescope/<student>/<a>/results.json")
+    p.add_argument("--regrade", action="store_true", help="grade again even what the ledger has")
+    p.add_argument("--keep-work", action="store_true", help="keep each submission's scratch folder")
+    args = p.parse_args(argv)
+    if args.zip and len(args.assignments) != 1:
+        p.error("--zip takes one assignment")
+    if args.zip and not args.zip.is_file():
+        p.error(f"no such zip file: {args.zip}")
+    start = time.monotonic()
+    rows = grade_class(args.assignments, submitted=args.submitted, zip_path=args.zip, pattern=args.pattern,
+                       out=args.out, workers=args.workers, scheduler=args.scheduler,
+                       cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                       memory_mb=args.memory_mb, sandbox=args.sandbox, deadline=args.deadline,
+                       gradescope=args.gradescope, regrade=args.regrade, gradebook=args.gradebook,
+                       keep_work=args.keep_work)
+    out = args.out.resolve()
+    print(f"graded {len(rows)} notebooks in {time.monotonic() - start:.1f} s: {summary(rows) or 'nothing to grade'}")
+    print(f"  grades:    {out / 'grades.csv'}\n  feedback:  {out / 'feedback'}/<student>/<assignment>/"
+          f"\n  gradebook: {args.gradebook or out / 'gradebook.db'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

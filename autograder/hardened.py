@@ -1,0 +1,403 @@
+"""nbgrader's Execute step, hardened. Used by ``grade.py`` through nbgrader's own
+``Autograde`` converter (``Autograde.autograde_preprocessors``).
+
+What changes against stock ``nbgrader.preprocessors.Execute``:
+
+* **Sandbox.** The kernel runs under bubblewrap (``bwrap``): no network, a private
+  ``/tmp``, and of the file system only the system, the Python environment, the
+  course's helper package and data (read-only) and this submission's own folder.
+  ``solutions/``, ``autograder/``, the gradebook and other submissions do not exist
+  in there. The kernel talks to the grader over Unix sockets in the submission's
+  work folder.
+* **Hidden tests run outside the kernel.** Each autograded test cell runs in this
+  process, against proxies of the student's functions and values (:mod:`wire`).
+  Patching numpy, the check helpers or ``print`` in the notebook cannot change a
+  verdict, and the reference checks never enter the sandbox.
+* **Limits.** A time limit per cell and per notebook, a memory limit per kernel, a cap
+  on output. A cell that times out (even one that ignores SIGINT) or kills its kernel
+  gets an error output; the kernel is restarted, the earlier cells are replayed, and
+  grading goes on, so later exercises still count.
+
+Every event (timeout, dead kernel, truncated output) is written to
+``<work>/events.json`` for ``grade.py`` to turn into a status.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import copy
+import io
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import wire
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import Execute
+from traitlets import Integer, Unicode
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def sandbox_available() -> bool:
+    """bubblewrap is installed and can create namespaces here."""
+    exe = shutil.which("bwrap")
+    if not exe:
+        return False
+    import subprocess
+
+    probe = subprocess.run([exe, "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+def _system_binds() -> list[str]:
+    args = []
+    for top in ("/usr", "/etc", "/lib", "/lib64", "/lib32", "/bin", "/sbin"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    return args
+
+
+def sandbox_argv(writable: list[str], env: dict[str, str], cwd: str, file_limit_mb: int = 200) -> list[str]:
+    """bwrap command prefix: read-only system and Python, ``writable`` folders, nothing else."""
+    import importlib.util
+
+    package = Path(importlib.util.find_spec("bncourse").origin).resolve().parent  # wherever pip put it
+    readonly = {sys.base_prefix, sys.prefix, str(package), str(package.parent / "data")}
+    extra = os.environ.get("BNCOURSE_DATA")
+    if extra:
+        readonly.add(extra)
+    argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+            *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for path in sorted(readonly):
+        if os.path.exists(path):
+            argv += ["--ro-bind", path, path]
+    for path in writable:
+        argv += ["--bind", path, path]
+    for key, value in sorted(env.items()):
+        argv += ["--setenv", key, value]
+    argv += ["--chdir", cwd, "prlimit", f"--fsize={file_limit_mb * 2**20}", "--"]
+    return argv
+
+
+def kernel_env(home: str) -> dict[str, str]:
+    """The kernel's whole environment: no PYTHONPATH to the reference checks."""
+    env = {
+        "PATH": os.pathsep.join([os.path.dirname(os.path.abspath(sys.executable)), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": home, "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+        "NBGRADER_EXECUTION": "autograde", "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0",
+        "KERAS_HOME": os.path.join(home, ".keras"), "MPLCONFIGDIR": os.path.join(home, ".mpl"),
+    }
+    if os.environ.get("BNCOURSE_DATA"):
+        env["BNCOURSE_DATA"] = os.environ["BNCOURSE_DATA"]
+    return env
+
+
+def is_test_cell(cell) -> bool:
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+def _names(tree: ast.AST) -> tuple[set[str], set[str]]:
+    loaded, bound = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    return loaded, bound
+
+
+def error_output(ename: str, evalue: str) -> NotebookNode:
+    """An error output with the message only: no traceback lines, so no hidden code."""
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def stream_output(text: str) -> NotebookNode:
+    return NotebookNode(output_type="stream", name="stdout", text=text)
+
+
+class _Fatal(Exception):
+    """The kernel timed out or died during a call from a test cell."""
+
+
+class HardenedExecute(Execute):
+    """Execute for ``grade.py``: sandboxed kernel, hidden tests outside it, hard limits."""
+
+    work_dir = Unicode("", help="Scratch folder for this submission (kernel sockets, RPC files, events).").tag(config=True)
+    sandbox = Unicode("bwrap", help="'bwrap' or 'none' (documented fallback: no file or network isolation).").tag(config=True)
+    notebook_timeout = Integer(900, help="Seconds for the whole notebook.").tag(config=True)
+    memory_limit_mb = Integer(3000, help="Resident memory of the kernel's process tree.").tag(config=True)
+    max_output_kb = Integer(2048, help="Output kept per notebook; the rest is dropped.").tag(config=True)
+    max_replays = Integer(3, help="Kernel restarts per notebook after a timeout or a crash.").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.interrupt_on_timeout = False  # a timeout raises; we kill and restart the kernel
+        self.shutdown_kernel = "immediate"
+
+    # ------------------------------------------------------------------ kernel
+    def create_kernel_manager(self):
+        work = Path(self.work_dir)
+        kdir = work / "kernel"
+        (kdir / "home").mkdir(parents=True, exist_ok=True)
+        (kdir / "rpc").mkdir(exist_ok=True)
+        cwd = self.resources.get("metadata", {}).get("path") or str(work)
+        env = kernel_env(str(kdir / "home"))
+        cmd = [os.path.abspath(sys.executable), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        if self.sandbox == "bwrap":
+            cmd = sandbox_argv([str(kdir), str(Path(cwd).resolve())], env, str(Path(cwd).resolve())) + cmd
+        km = AsyncKernelManager(kernel_name="python3", config=self.config, transport="ipc",
+                                ip=str(kdir / "k"))
+        km.connection_file = str(kdir / f"connection-{self._restarts}.json")
+        km._kernel_spec = KernelSpec(argv=cmd, display_name="Python 3 (sandboxed)", language="python")
+        self.km = km
+        return km
+
+    def _start_kernel(self):
+        self.km = self.create_kernel_manager()
+        # The kernel gets only kernel_env(): no PYTHONPATH to the reference checks.
+        kdir = Path(self.work_dir) / "kernel"
+        self._kernel_log = open(kdir / "kernel.log", "ab")  # the kernel's own stdout/stderr
+        self.start_new_kernel(env=kernel_env(str(kdir / "home")), stdout=self._kernel_log,
+                              stderr=self._kernel_log)
+        self.start_new_kernel_client()
+        self.wait_for_reply(self.kc.kernel_info())
+        self._agent_ready = False
+        self._watch_memory()
+
+    def _stop_kernel(self):
+        if self.km is not None:
+            with contextlib.suppress(Exception):
+                self._cleanup_kernel()
+        self.km = self.kc = None
+        if getattr(self, "_kernel_log", None):
+            self._kernel_log.close()
+
+    def _watch_memory(self):
+        import psutil
+
+        proc = getattr(self.km.provisioner, "process", None)
+        if proc is None:
+            return
+        limit, stop = self.memory_limit_mb * 2**20, threading.Event()
+        self._stop_watch = stop
+
+        def watch():
+            try:
+                root = psutil.Process(proc.pid)
+                while not stop.wait(0.25):
+                    procs = [root, *root.children(recursive=True)]
+                    rss = sum(p.memory_info().rss for p in procs if p.is_running())
+                    if rss > limit:
+                        self._oom = True
+                        for p in reversed(procs):
+                            with contextlib.suppress(psutil.Error):
+                                p.kill()
+                        return
+            except psutil.Error:
+                return
+
+        threading.Thread(target=watch, daemon=True).start()
+
+    # ------------------------------------------------------------------ outputs
+    def output(self, outs, msg, display_id, cell_index):
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        self._output_bytes += size
+        if self._output_bytes > self.max_output_kb * 1024:
+            if not self._truncated:
+                self._truncated = True
+                self._event("output_truncated", cell_index, f"output beyond {self.max_output_kb} kB was dropped")
+                outs.append(stream_output(f"[grader: output beyond {self.max_output_kb} kB was dropped]\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    # ------------------------------------------------------------------ main loop
+    def _event(self, kind, index, detail):
+        self._events.append({"kind": kind, "cell": index, "detail": detail})
+
+    def preprocess(self, nb, resources=None, km=None):
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        self._events, self._restarts, self._output_bytes, self._truncated = [], 0, 0, False
+        self._oom, self._stop_watch, self._broken = False, None, set()
+        self._checker_ns = {"__builtins__": builtins, "__name__": "__grader__"}
+        deadline = time.monotonic() + self.notebook_timeout
+        cell_timeout = self.timeout
+        self._start_kernel()
+        self.nb.metadata["language_info"] = {"name": "python"}
+        try:
+            for index, cell in enumerate(self.nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 1 or self.kc is None:
+                    why = ("the notebook's time limit was reached" if left <= 1
+                           else "the kernel could not be restored after an earlier failure")
+                    cell.outputs = [error_output("NotRun", f"this cell was not run: {why}.")]
+                    self._event("not_run", index, why)
+                    continue
+                self.timeout = int(max(1, min(cell_timeout, left)))
+                self._run_cell(cell, index, deadline)
+        finally:
+            if self._stop_watch:
+                self._stop_watch.set()
+            self._stop_kernel()
+            self.timeout = cell_timeout
+            key = self.resources.get("unique_key", "notebook")
+            Path(self.work_dir, f"events-{key}.json").write_text(json.dumps(self._events))
+        return self.nb, self.resources
+
+    def _run_cell(self, cell, index, deadline):
+        try:
+            if is_test_cell(cell):
+                self._run_test_outside(cell, index)
+            else:
+                self.execute_cell(cell, index, store_history=True)
+            return
+        except CellTimeoutError:
+            kind, msg = "timeout", f"this cell ran longer than {self.timeout} s and was stopped."
+            cell.outputs.append(error_output("TimeoutError", msg))
+        except DeadKernelError:
+            if self._oom:
+                kind, msg = "kernel_died", f"the kernel used more than {self.memory_limit_mb} MB of memory and was stopped."
+            else:
+                kind, msg = "kernel_died", "the kernel died while running this cell (a crash or os._exit)."
+            cell.outputs.append(error_output("KernelDied", msg))
+        self._event(kind, index, msg)
+        self._broken.add(index)
+        self._restart_and_replay(index, deadline)
+
+    def _restart_and_replay(self, upto, deadline):
+        self._stop_kernel()
+        if self._stop_watch:
+            self._stop_watch.set()
+        if self._restarts >= self.max_replays:
+            return
+        self._restarts += 1
+        self._oom = False
+        self._start_kernel()
+        for j, cell in enumerate(self.nb.cells[:upto]):
+            if cell.cell_type != "code" or j in self._broken or is_test_cell(cell):
+                continue
+            self.timeout = int(max(1, min(self.timeout, deadline - time.monotonic())))
+            try:
+                self._side_execute(copy.deepcopy(cell), j)
+            except (CellTimeoutError, DeadKernelError):
+                self._event("replay_failed", j, "replaying earlier cells after a restart failed")
+                self._stop_kernel()
+                return
+
+    def _side_execute(self, cell, index):
+        """Execute ``cell`` in the kernel without it taking the place of notebook cell ``index``
+        (nbclient writes each executed cell back into the notebook)."""
+        original = self.nb.cells[index]
+        try:
+            self.execute_cell(cell, index, store_history=False)
+        finally:
+            self.nb.cells[index] = original
+
+    # ------------------------------------------------------------------ hidden tests
+    def _rpc(self, request, index):
+        if self._fatal is not None:
+            raise _Fatal("the kernel is gone")
+        rpc = Path(self.work_dir) / "kernel" / "rpc"
+        response = rpc / "response.json"
+        response.unlink(missing_ok=True)
+        (rpc / "request.json").write_text(json.dumps(request))
+        code = wire.serve_code(str(rpc))
+        if not self._agent_ready:
+            code = wire.bootstrap_code() + code
+            self._agent_ready = True
+        cell = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[])
+        try:
+            self._side_execute(cell, index)
+        except (CellTimeoutError, DeadKernelError) as exc:
+            self._fatal = exc
+            raise _Fatal(str(exc)) from None
+        self._rpc_outputs.extend(o for o in cell.outputs if o.output_type == "stream")
+        if not response.exists():
+            raise wire.RemoteError("the grader lost contact with the notebook's code (was the kernel's state "
+                                   "tampered with?)")
+        data = json.loads(response.read_text())
+        if "error" in data:
+            wire.raise_remote(data["error"])
+        return data["ok"]
+
+    def _run_test_outside(self, cell, index):
+        self._fatal, self._rpc_outputs = None, []
+        cell.outputs = []
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError as exc:
+            cell.outputs.append(error_output("SyntaxError", str(exc)))
+            return
+        bridge = _Bridge(self, index)
+        loaded, bound = _names(tree)
+        wanted = sorted(n for n in loaded - bound if not hasattr(builtins, n) and not n.startswith("__"))
+        if wanted:
+            try:
+                values = bridge.request({"op": "lookup", "names": wanted})
+            except _Fatal:
+                values = None
+            if values is not None:
+                self._checker_ns.update(values)
+        out = io.StringIO()
+        error = None
+        if self._fatal is None:
+            try:
+                with contextlib.redirect_stdout(out):
+                    exec(compile(tree, f"<test cell {grade_id}>", "exec"), self._checker_ns)
+            except BaseException as exc:  # noqa: BLE001 - every failure is a failed test
+                error = exc
+        cell.outputs.extend(self._rpc_outputs)
+        if out.getvalue():
+            cell.outputs.append(stream_output(out.getvalue()))
+        if self._fatal is not None:
+            raise self._fatal
+        if error is not None:
+            message = str(error) or repr(error)
+            cell.outputs.append(error_output(type(error).__name__, message))
+
+
+class _Bridge:
+    """Grader-side end of :mod:`wire` for one test cell."""
+
+    def __init__(self, executor: HardenedExecute, index: int):
+        self.executor, self.index = executor, index
+
+    def decode(self, data):
+        return wire.decode(data, remote=lambda handle: wire.RemoteObject(self, handle))
+
+    def request(self, request, raw=False):
+        result = self.executor._rpc(request, self.index)
+        if raw:
+            return result
+        if request["op"] == "lookup":
+            values = {}
+            for name, data in result.items():
+                try:
+                    values[name] = self.decode(data)
+                except (ImportError, ValueError, TypeError, AttributeError):
+                    continue  # a value the grader will not import: the test cell sees it as missing
+            return values
+        return self.decode(result)

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LAB_PORT ?= 8888
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test release validate benchmark env clean-env
+.PHONY: lab test release validate grade benchmark benchmark-grading env clean-env
 
 env: $(STAMP)
 
@@ -35,8 +35,16 @@ release: $(STAMP)
 clean-env:
 	rm -rf $(VENV)
 
+# Grade a class: make grade A="01_formulas_by_hand 02_numpy_forward" GRADE_ARGS="--workers 2"
+grade: $(STAMP)
+	@test -n "$(A)" || { echo 'usage: make grade A="<assignment> ..." [GRADE_ARGS="..."]'; exit 2; }
+	$(BIN)/python autograder/grade.py $(A) $(GRADE_ARGS)
+
 validate: $(STAMP)
 	$(BIN)/python autograder/course.py validate solutions/*/*.ipynb
 
 benchmark: $(STAMP)
 	$(BIN)/python autograder/course.py benchmark
+
+benchmark-grading: $(STAMP)
+	$(BIN)/python autograder/bench_grading.py $(BENCH_ARGS)

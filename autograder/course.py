@@ -128,6 +128,27 @@ def execute(path: Path, *, fast: bool = False, timeout: int = 600) -> dict:
             "output_kb": outputs / 1024}
 
 
+def learner_submission(assignment: str, answers: dict[str, str] | None = None, *, solved: bool = True):
+    """A notebook as a learner would hand it in: the released notebook with its answer cells
+    filled in with the solutions (``solved``), then with ``answers`` (grade id -> source)."""
+    import nbformat
+
+    name = assignment
+    release = nbformat.read(NOTEBOOKS / assignment / f"{name}.ipynb", as_version=4)
+    solution = nbformat.read(SOLUTIONS / assignment / f"{name}.ipynb", as_version=4)
+    given = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells
+             if c.metadata.get("nbgrader", {}).get("solution")} if solved else {}
+    given.update(answers or {})
+    unknown = set(answers or {}) - {c.metadata.get("nbgrader", {}).get("grade_id") for c in release.cells}
+    if unknown:
+        raise KeyError(f"{assignment} has no answer cells {sorted(unknown)}")
+    for cell in release.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in given and cell.metadata["nbgrader"].get("solution"):
+            cell.source = given[gid]
+    return release
+
+
 def format_value(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"

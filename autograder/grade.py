@@ -54,7 +54,8 @@ for _p in (str(HERE), str(REFERENCE)):
 
 SEVERITY = ["invalid_notebook", "missing", "kernel_died", "timeout", "tampered", "missing_tests_restored",
             "suspicious", "renamed", "late", "graded"]
-DEFAULT_PATTERN = r"(?P<student_id>[^_/]+)_(?:.*_)?(?P<file_id>[^_/]+\.ipynb)$"
+# Canvas's export names: <student>_[late_]<id>_<id>_<original file name>
+DEFAULT_PATTERN = r"^(?P<student_id>[^_]+)_(?:late_)?\d+_\d+_(?P<file_id>.+\.ipynb)$"
 LEDGER_VERSION = 1
 
 
@@ -258,6 +259,7 @@ def _grade_submission(task: dict) -> dict:
     import warnings
 
     warnings.filterwarnings("ignore")  # nbformat/SQLAlchemy chatter; problems become statuses
+    logging.getLogger("traitlets").setLevel(logging.ERROR)  # nbgrader's per-cell warnings, likewise
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde, GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
@@ -316,6 +318,7 @@ def _grade_submission(task: dict) -> dict:
 
     # -- stock nbgrader autograde, in this process, on the private gradebook
     log_lines = []
+    timing = {"prepare": time.monotonic() - start}
     if valid:
         config = _course_config(course, db, assignment, student, opts)
         handler = _ListHandler(log_lines)
@@ -339,6 +342,7 @@ def _grade_submission(task: dict) -> dict:
             elif ev["kind"] == "output_truncated":
                 flags[name].append(("graded", ev["detail"]))
 
+    timing["autograde"] = time.monotonic() - start - sum(timing.values())
     # -- scores from the private gradebook
     rows, grades = [], {}
     with Gradebook(f"sqlite:///{db}") as gb:
@@ -363,6 +367,7 @@ def _grade_submission(task: dict) -> dict:
                          "flags": sorted({k for k, _ in flags[name]} - {"graded"}), "cells": cells,
                          "seconds": round(time.monotonic() - start, 2)})
 
+    timing["scores"] = time.monotonic() - start - sum(timing.values())
     # -- feedback without hidden tests, the autograded notebooks for the instructor
     out = Path(task["out"])
     if any(r["status"] != "missing" and r["notebook"] in valid for r in rows):
@@ -386,7 +391,9 @@ def _grade_submission(task: dict) -> dict:
         (gs / "results.json").write_text(json.dumps(_gradescope(rows), indent=1))
     if not opts.get("keep_work"):
         shutil.rmtree(work, ignore_errors=True)
-    return {"rows": rows, "grades": grades, "timestamp": timestamp, "log": log_lines[-20:]}
+    timing["feedback"] = time.monotonic() - start - sum(timing.values())
+    return {"rows": rows, "grades": grades, "timestamp": timestamp, "log": log_lines[-20:],
+            "timing": {k: round(v, 3) for k, v in timing.items()}}
 
 
 class _ListHandler(logging.Handler):
@@ -403,7 +410,7 @@ def _status(flags: list[tuple[str, str]]) -> tuple[str, str]:
     status = min(kinds, key=SEVERITY.index) if kinds else "graded"
     reasons = []
     for kind in SEVERITY:
-        reasons += [detail for k, detail in flags if k == kind and detail not in reasons]
+        reasons += [d.rstrip(".") for k, d in flags if k == kind and d.rstrip(".") not in reasons]
     return status, "; ".join(reasons)
 
 
@@ -416,37 +423,67 @@ def _duration(seconds: float) -> str:
 
 # ============================================================================ main process
 
-def prepare_assignment(assignment: str, out: Path, master_db: Path | None) -> tuple[Path, dict, dict]:
-    """A template gradebook with just this assignment (stock ``generate_assignment``), and the
-    assignment recorded in the course gradebook. Returns (template, max per notebook, cells)."""
-    from nbgrader.api import Gradebook
+def _generate(db: Path, release: Path):
+    """Stock ``nbgrader generate_assignment`` for every assignment, in-process, into ``db``."""
     from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
 
-    template = out / "work" / f"template-{assignment}.db"
-    template.parent.mkdir(parents=True, exist_ok=True)
-    template.unlink(missing_ok=True)
-    for db in [template] + ([master_db] if master_db else []):
-        scratch = out / "work" / f"release-{assignment}"
-        c = Config()
-        c.CourseDirectory.root = str(ROOT)
-        c.CourseDirectory.course_id = "batchnorm"
-        c.CourseDirectory.source_directory = "solutions"
-        c.CourseDirectory.release_directory = str(scratch)
-        c.CourseDirectory.db_url = f"sqlite:///{db}"
-        c.CourseDirectory.assignment_id = assignment
-        c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"]
-        c.GenerateAssignment.force = True
-        conv = GenerateAssignment(coursedir=CourseDirectory(config=c), config=c)
-        conv.log.setLevel(logging.ERROR)
-        conv.log.addHandler(logging.StreamHandler())
-        conv.start()
+    c = Config()
+    c.CourseDirectory.root = str(ROOT)
+    c.CourseDirectory.course_id = "batchnorm"
+    c.CourseDirectory.source_directory = "solutions"
+    c.CourseDirectory.release_directory = str(release)
+    c.CourseDirectory.db_url = f"sqlite:///{db}"
+    c.CourseDirectory.assignment_id = "*"
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"]
+    c.GenerateAssignment.force = True
+    conv = GenerateAssignment(coursedir=CourseDirectory(config=c), config=c)
+    conv.log.setLevel(logging.ERROR)
+    conv.start()
+
+
+def _cells_in(db: Path) -> dict:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{db}") as gb:
+        return {(a.name, nb.name): sorted((c.name, c.checksum) for c in nb.source_cells)
+                for a in gb.assignments for nb in a.notebooks}
+
+
+def prepare(out: Path, master_db: Path) -> tuple[Path, dict]:
+    """The assignments as stock ``generate_assignment`` records them, once per version of
+    ``solutions/``: a template gradebook (each submission gets a private copy of it) and the
+    released notebooks. The course gradebook gets them too, when it lacks them or they changed.
+    Returns (template, {assignment: (max per notebook, cells per notebook, release cells)})."""
+    from nbgrader.api import Gradebook
+
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        h.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    key = h.hexdigest()[:16]
+    cache = out / "work" / f"template-{key}"
+    template, release = cache / "gradebook.db", cache / "release"
+    if not template.exists():
+        shutil.rmtree(cache, ignore_errors=True)
+        cache.mkdir(parents=True)
+        _generate(cache / "building.db", release)
+        os.replace(cache / "building.db", template)
+    if not master_db.exists():
+        master_db.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, master_db)
+    else:
+        wanted = _cells_in(template)
+        have = _cells_in(master_db)
+        if any(have.get(k) != v for k, v in wanted.items()):
+            _generate(master_db, cache / "release-master")
+    info = {}
     with Gradebook(f"sqlite:///{template}") as gb:
-        a = gb.find_assignment(assignment)
-        maxes = {nb.name: float(nb.max_score) for nb in a.notebooks}
-        cells = {nb.name: {g.name: float(g.max_score) for g in nb.grade_cells} for nb in a.notebooks}
-    return template, maxes, cells, release_cells(out / "work" / f"release-{assignment}" / assignment)
+        for a in gb.assignments:
+            maxes = {nb.name: float(nb.max_score) for nb in a.notebooks}
+            cells = {nb.name: {g.name: float(g.max_score) for g in nb.grade_cells} for nb in a.notebooks}
+            info[a.name] = (maxes, cells, release_cells(release / a.name))
+    return template, info
 
 
 def merge(master_db: Path, result: dict, assignment: str, student: str):
@@ -499,7 +536,7 @@ class Progress:
             print(line, file=sys.stderr, flush=True)
 
 
-def _submitters(executor_kind: str, workers: int, scheduler: str | None):
+def _submitters(workers: int, scheduler: str | None):
     """(submit(fn, arg) -> future, as_completed, shutdown)."""
     if scheduler:
         from dask.distributed import Client, LocalCluster
@@ -514,7 +551,9 @@ def _submitters(executor_kind: str, workers: int, scheduler: str | None):
         else:
             cluster, client = None, Client(scheduler)
 
-        def shutdown():
+        def shutdown(now=False):
+            if now:
+                client.cancel(list(client.futures.values()), force=True)
             client.close()
             if cluster is not None:
                 cluster.close()
@@ -526,11 +565,22 @@ def _submitters(executor_kind: str, workers: int, scheduler: str | None):
 
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                initializer=_warm_worker)
-    return pool.submit, cf_completed, lambda: pool.shutdown(cancel_futures=True)
+
+    def shutdown(now=False):
+        if now:  # Ctrl-C: stop the workers (their sandboxed kernels die with them)
+            for proc in list((pool._processes or {}).values()):
+                proc.terminate()
+        pool.shutdown(wait=not now, cancel_futures=True)
+
+    return pool.submit, cf_completed, shutdown
 
 
 def _warm_worker():
-    """Import nbgrader and the grading code once per worker, not once per submission."""
+    """Import nbgrader and the grading code once per worker, not once per submission.
+    Ctrl-C is the main process's to handle: it stops the workers."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import hardened  # noqa: F401
     import nbgrader.converters  # noqa: F401
 
@@ -559,17 +609,19 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
     if sandbox == "none" and not quiet:
         print("warning: no sandbox (bubblewrap is not available): student code can read this machine's files "
               "and use the network. Hidden tests still run outside the students' kernels.", file=sys.stderr)
-    master_db = Path(gradebook) if gradebook else out / "gradebook.db"
-    all_rows, cell_names = [], []
+    master_db = Path(gradebook).resolve() if gradebook else out / "gradebook.db"
+    have = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
     for assignment in assignments:
-        if not (ROOT / "solutions" / assignment).is_dir():
-            raise SystemExit(f"error: no assignment {assignment!r} in solutions/ "
-                             f"(have: {', '.join(sorted(p.name for p in (ROOT / 'solutions').iterdir() if p.is_dir()))})")
+        if assignment not in have:
+            raise SystemExit(f"error: no assignment {assignment!r} in solutions/ (have: {', '.join(have)})")
+    template, info = prepare(out, master_db)
+    tasks, results, cell_names = [], {}, []
+    for assignment in assignments:
         if zip_path:
             subs = unpack_zip(Path(zip_path), assignment, pattern, out / "work" / "zip" / assignment)
         else:
             subs = collect_submitted(Path(submitted or HERE / "submitted"), assignment)
-        template, maxes, cell_max, given = prepare_assignment(assignment, out, master_db)
+        maxes, cell_max, given = info[assignment]
         notebooks = sorted(maxes)
         cell_names += [c for nb in notebooks for c in cell_max[nb] if c not in cell_names]
         options = {"assignment": assignment, "cell_timeout": cell_timeout, "notebook_timeout": notebook_timeout,
@@ -577,48 +629,57 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
                    "keep_work": keep_work, "version": LEDGER_VERSION}
         ledger = out / "ledger" / assignment
         ledger.mkdir(parents=True, exist_ok=True)
-        tasks, results = [], {}
+        cached = 0
         for student, folder in subs.items():
             fp = fingerprint(folder, options)
             entry = ledger / f"{student}.json"
             if not regrade and entry.exists():
                 saved = json.loads(entry.read_text())
                 if saved.get("fingerprint") == fp:
-                    results[student] = saved["result"]
+                    results[assignment, student] = saved["result"]
+                    cached += 1
                     continue
             tasks.append({"assignment": assignment, "student": student, "folder": str(folder),
                           "notebooks": notebooks, "max_scores": maxes, "cell_max": cell_max, "release_cells": given,
                           "template_db": str(template), "work": str(out / "work" / assignment / student),
-                          "out": str(out), "options": options, "fingerprint": fp})
+                          "out": str(out), "options": options, "fingerprint": fp, "ledger": str(entry)})
         if not quiet:
-            print(f"{assignment}: {len(subs)} submissions, {len(results)} already graded, "
-                  f"{len(tasks)} to grade with {workers} workers ({'dask ' + scheduler if scheduler else 'processes'}, "
-                  f"sandbox: {sandbox})", file=sys.stderr)
-        progress = Progress(len(tasks), workers, assignment)
-        if tasks:
-            submit, completed, shutdown = _submitters("process", min(workers, len(tasks)), scheduler)
-            try:
-                futures = {submit(grade_submission, t): t for t in tasks}
-                for fut in completed(futures):
-                    task = futures[fut]
-                    result = fut.result()
-                    merge(master_db, result, assignment, task["student"])
-                    if result.get("error"):  # a grader failure is not a result: retried next run
-                        print(f"\n{task['student']}: grading failed:\n{result['error']}", file=sys.stderr)
-                        results[task["student"]] = result
-                        continue
-                    tmp = ledger / f".{task['student']}.json.tmp"
+            print(f"{assignment}: {len(subs)} submissions, {cached} already graded, "
+                  f"{len(subs) - cached} to grade", file=sys.stderr)
+    if tasks:
+        n = min(workers, len(tasks))
+        if not quiet:
+            print(f"grading {len(tasks)} submissions with {n} workers "
+                  f"({'dask ' + scheduler if scheduler else 'processes'}, sandbox: {sandbox})", file=sys.stderr)
+        progress = Progress(len(tasks), n, "class" if len(assignments) > 1 else assignments[0])
+        submit, completed, shutdown = _submitters(n, scheduler)
+        interrupted = False
+        try:
+            futures = {submit(grade_submission, t): t for t in tasks}
+            for fut in completed(futures):
+                task = futures[fut]
+                result = fut.result()
+                merge(master_db, result, task["assignment"], task["student"])
+                results[task["assignment"], task["student"]] = result
+                if result.get("error"):  # a grader failure is not a result: retried next run
+                    print(f"\n{task['student']}: grading failed:\n{result['error']}", file=sys.stderr)
+                else:
+                    entry = Path(task["ledger"])
+                    tmp = entry.with_name(f".{entry.name}.tmp")
                     tmp.write_text(json.dumps({"fingerprint": task["fingerprint"], "result": result}))
-                    os.replace(tmp, ledger / f"{task['student']}.json")
-                    results[task["student"]] = result
-                    if not quiet:
-                        progress.update(result["rows"])
-            finally:
-                shutdown()
-        for student in sorted(results):
-            all_rows += results[student]["rows"]
-    write_csv(out / "grades.csv", all_rows, cell_names)
-    return all_rows
+                    os.replace(tmp, entry)
+                if not quiet:
+                    progress.update(result["rows"])
+        except KeyboardInterrupt:
+            interrupted = True
+            print(f"\ninterrupted: {len(results)} graded submissions are kept in {out / 'ledger'}; "
+                  "run the same command again to resume.", file=sys.stderr)
+            raise
+        finally:
+            shutdown(now=interrupted)
+    rows = [row for key in sorted(results) for row in results[key]["rows"]]
+    write_csv(out / "grades.csv", rows, cell_names)
+    return rows
 
 
 def write_csv(path: Path, rows: list[dict], cell_names: list[str]):
@@ -665,13 +726,19 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--zip takes one assignment")
     if args.zip and not args.zip.is_file():
         p.error(f"no such zip file: {args.zip}")
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C works even if started with SIGINT ignored
     start = time.monotonic()
-    rows = grade_class(args.assignments, submitted=args.submitted, zip_path=args.zip, pattern=args.pattern,
-                       out=args.out, workers=args.workers, scheduler=args.scheduler,
-                       cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                       memory_mb=args.memory_mb, sandbox=args.sandbox, deadline=args.deadline,
-                       gradescope=args.gradescope, regrade=args.regrade, gradebook=args.gradebook,
-                       keep_work=args.keep_work)
+    try:
+        rows = grade_class(args.assignments, submitted=args.submitted, zip_path=args.zip, pattern=args.pattern,
+                           out=args.out, workers=args.workers, scheduler=args.scheduler,
+                           cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                           memory_mb=args.memory_mb, sandbox=args.sandbox, deadline=args.deadline,
+                           gradescope=args.gradescope, regrade=args.regrade, gradebook=args.gradebook,
+                           keep_work=args.keep_work)
+    except KeyboardInterrupt:
+        return 130
     out = args.out.resolve()
     print(f"graded {len(rows)} notebooks in {time.monotonic() - start:.1f} s: {summary(rows) or 'nothing to grade'}")
     print(f"  grades:    {out / 'grades.csv'}\n  feedback:  {out / 'feedback'}/<student>/<assignment>/"

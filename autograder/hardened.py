@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -161,11 +162,15 @@ class HardenedExecute(Execute):
         (kdir / "rpc").mkdir(exist_ok=True)
         cwd = self.resources.get("metadata", {}).get("path") or str(work)
         env = kernel_env(str(kdir / "home"))
+        # Unix socket paths are limited to ~107 bytes: the sockets get a short folder of their own.
+        if not getattr(self, "_socket_dir", None):
+            self._socket_dir = tempfile.mkdtemp(prefix="bnk-", dir="/tmp" if os.path.isdir("/tmp") else None)
         cmd = [os.path.abspath(sys.executable), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         if self.sandbox == "bwrap":
-            cmd = sandbox_argv([str(kdir), str(Path(cwd).resolve())], env, str(Path(cwd).resolve())) + cmd
+            cmd = sandbox_argv([str(kdir), self._socket_dir, str(Path(cwd).resolve())], env,
+                               str(Path(cwd).resolve())) + cmd
         km = AsyncKernelManager(kernel_name="python3", config=self.config, transport="ipc",
-                                ip=str(kdir / "k"))
+                                ip=os.path.join(self._socket_dir, "k"))
         km.connection_file = str(kdir / f"connection-{self._restarts}.json")
         km._kernel_spec = KernelSpec(argv=cmd, display_name="Python 3 (sandboxed)", language="python")
         self.km = km
@@ -242,7 +247,11 @@ class HardenedExecute(Execute):
         self._checker_ns = {"__builtins__": builtins, "__name__": "__grader__"}
         deadline = time.monotonic() + self.notebook_timeout
         cell_timeout = self.timeout
-        self._start_kernel()
+        try:
+            self._start_kernel()
+        except Exception as exc:  # noqa: BLE001 - e.g. the sandbox cannot start: every cell is not run
+            self._stop_kernel()
+            self._event("kernel_died", 0, f"the kernel could not start ({type(exc).__name__}: {str(exc)[:120]})")
         self.nb.metadata["language_info"] = {"name": "python"}
         try:
             for index, cell in enumerate(self.nb.cells):
@@ -261,6 +270,8 @@ class HardenedExecute(Execute):
             if self._stop_watch:
                 self._stop_watch.set()
             self._stop_kernel()
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
             self.timeout = cell_timeout
             key = self.resources.get("unique_key", "notebook")
             Path(self.work_dir, f"events-{key}.json").write_text(json.dumps(self._events))

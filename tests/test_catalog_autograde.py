@@ -133,3 +133,23 @@ def table():
     REPORTS["Catalogs through nbgrader autograde (target cell score, notebook score, feedback)"] = [
         f"{s:<40} {t:<27} {ts:>6} {ns:>7}  {m}" for s, t, ts, ns, m in _rows
     ]
+
+
+def test_grade_py_scores_every_catalog_entry_as_stock_nbgrader_does(graded, tmp_path_factory):
+    """autograder/grade.py (sandboxed kernels, hidden tests run outside them, parallel) on the
+    very same submissions: every test cell of every entry scores what stock nbgrader gave it."""
+    import grade
+
+    compared, mismatches = 0, []
+    for assignment, tc in graded.items():
+        rows = grade.grade_class([assignment], submitted=tc.root / "autograder" / "submitted",
+                                 out=tmp_path_factory.mktemp(f"grade_py_{assignment}"), quiet=True)
+        assert len(rows) == len(list((tc.root / "autograder" / "submitted").iterdir()))
+        for row in rows:
+            _, _, cells = tc.scores(row["student"], assignment, row["notebook"])
+            for cell in cells:
+                compared += 1
+                if row["cells"][cell.name][0] != cell.score:
+                    mismatches.append((row["student"], cell.name, cell.score, row["cells"][cell.name][0]))
+    assert not mismatches, f"(student, cell, stock, grade.py): {mismatches}"
+    REPORTS["Catalogs through grade.py"] = [f"{compared} test cells, every one scored as stock nbgrader scored it"]

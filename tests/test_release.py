@@ -1,5 +1,6 @@
 """The nbgrader pipeline: solutions/ is the source, notebooks/ its exact release."""
 
+import ast
 import json
 import re
 
@@ -92,3 +93,28 @@ def test_solution_structure(solution):
         assert "### BEGIN HIDDEN TESTS" in c.source, f"{gid} has no hidden tests"
         visible = c.source.split("### BEGIN HIDDEN TESTS")[0]
         assert visible.strip(), f"{gid} has no visible check for learners"
+
+
+@pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
+def test_test_cells_stand_alone(solution):
+    """A test cell uses only names that the notebook's own (non-test) cells or the cell itself
+    define: a failed earlier test cell cannot fail a later one, and autograder/grade.py, which
+    runs test cells outside the kernel, sees every name it needs in the kernel."""
+    import builtins
+
+    from hardened import _names, is_test_cell
+
+    nb = nbformat.read(solution, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    notebook_names = set()
+    for cell in code:
+        if not is_test_cell(cell):
+            notebook_names |= _names(ast.parse(_strip_magics(cell.source)))[1]
+    for cell in filter(is_test_cell, code):
+        loaded, bound = _names(ast.parse(cell.source))
+        orphans = sorted(n for n in loaded - bound - notebook_names if not hasattr(builtins, n))
+        assert not orphans, f"{cell.metadata['nbgrader']['grade_id']} uses {orphans}, defined only in other test cells"
+
+
+def _strip_magics(source):
+    return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines())

@@ -328,8 +328,10 @@ def _grade_submission(task: dict) -> dict:
         try:
             converter.start()
         except Exception as exc:  # noqa: BLE001 - nbgrader rejected the submission
+            tracebacks = [ln for ln in log_lines if "Traceback" in ln]
+            cause = tracebacks[-1].strip().splitlines()[-1] if tracebacks else str(exc)
             for name in valid:
-                flags[name].append(("invalid_notebook", f"nbgrader could not grade it: {str(exc)[:160]}"))
+                flags[name].append(("invalid_notebook", f"nbgrader could not grade it: {cause[:200]}"))
         finally:
             converter.log.removeHandler(handler)
     for name in valid:
@@ -402,7 +404,8 @@ class _ListHandler(logging.Handler):
         self.sink = sink
 
     def emit(self, record):
-        self.sink.append(record.getMessage()[:300])
+        message = record.getMessage()
+        self.sink.append(message if len(message) <= 600 else message[:200] + " ... " + message[-400:])
 
 
 def _status(flags: list[tuple[str, str]]) -> tuple[str, str]:

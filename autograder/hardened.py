@@ -32,6 +32,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -159,7 +160,6 @@ class HardenedExecute(Execute):
         work = Path(self.work_dir)
         kdir = work / "kernel"
         (kdir / "home").mkdir(parents=True, exist_ok=True)
-        (kdir / "rpc").mkdir(exist_ok=True)
         cwd = self.resources.get("metadata", {}).get("path") or str(work)
         env = kernel_env(str(kdir / "home"))
         # Unix socket paths are limited to ~107 bytes: the sockets get a short folder of their own.
@@ -185,7 +185,7 @@ class HardenedExecute(Execute):
                               stderr=self._kernel_log)
         self.start_new_kernel_client()
         self.wait_for_reply(self.kc.kernel_info())
-        self._agent_ready = False
+        self._bridge = None
         self._watch_memory()
 
     def _stop_kernel(self):
@@ -193,6 +193,9 @@ class HardenedExecute(Execute):
             with contextlib.suppress(Exception):
                 self._cleanup_kernel()
         self.km = self.kc = None
+        if getattr(self, "_bridge", None) is not None:
+            self._bridge.close()
+            self._bridge = None
         if getattr(self, "_kernel_log", None):
             self._kernel_log.close()
 
@@ -327,34 +330,56 @@ class HardenedExecute(Execute):
             self.nb.cells[index] = original
 
     # ------------------------------------------------------------------ hidden tests
+    def _connect(self, index):
+        """Install the bridge in the kernel (one cell execution) and connect to its socket."""
+        path = os.path.join(self._socket_dir, f"bridge-{self._restarts}")  # one per kernel
+        cell = NotebookNode(cell_type="code", source=wire.bootstrap_code(path), metadata={}, outputs=[])
+        self._side_execute(cell, index)
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        if errors:
+            raise wire.RemoteError(f"the grader could not reach the notebook's code ({errors[0].ename})")
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(path)
+        self._bridge = conn
+
+    def _kernel_alive(self) -> bool:
+        proc = getattr(getattr(self.km, "provisioner", None), "process", None)
+        for _ in range(20):  # the socket closes a moment before the process is gone
+            if proc is None or proc.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return True
+
     def _rpc(self, request, index):
+        """One request to the bridge in the kernel; a timeout or a dead kernel is fatal for the cell."""
         if self._fatal is not None:
             raise _Fatal("the kernel is gone")
-        rpc = Path(self.work_dir) / "kernel" / "rpc"
-        response = rpc / "response.json"
-        response.unlink(missing_ok=True)
-        (rpc / "request.json").write_text(json.dumps(request))
-        code = wire.serve_code(str(rpc))
-        if not self._agent_ready:
-            code = wire.bootstrap_code() + code
-            self._agent_ready = True
-        cell = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[])
         try:
-            self._side_execute(cell, index)
-        except (CellTimeoutError, DeadKernelError) as exc:
+            if self._bridge is None:
+                self._connect(index)
+            self._bridge.settimeout(max(0.1, self._test_deadline - time.monotonic()))
+            wire.send(self._bridge, request)
+            data = wire.receive(self._bridge)
+        except (CellTimeoutError, socket.timeout):
+            self._fatal = CellTimeoutError(f"Cell execution timed out after {self.timeout} s")
+            raise _Fatal("timeout") from None
+        except DeadKernelError as exc:
             self._fatal = exc
-            raise _Fatal(str(exc)) from None
-        self._rpc_outputs.extend(o for o in cell.outputs if o.output_type == "stream")
-        if not response.exists():
+            raise _Fatal("dead kernel") from None
+        except OSError:
+            data = None
+        if data is None:
+            if self._oom or not self._kernel_alive():
+                self._fatal = DeadKernelError("Kernel died")
+                raise _Fatal("dead kernel")
             raise wire.RemoteError("the grader lost contact with the notebook's code (was the kernel's state "
                                    "tampered with?)")
-        data = json.loads(response.read_text())
         if "error" in data:
             wire.raise_remote(data["error"])
         return data["ok"]
 
     def _run_test_outside(self, cell, index):
-        self._fatal, self._rpc_outputs = None, []
+        self._fatal, self._test_deadline = None, time.monotonic() + self.timeout
         cell.outputs = []
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
         try:
@@ -367,11 +392,12 @@ class HardenedExecute(Execute):
         wanted = sorted(n for n in loaded - bound if not hasattr(builtins, n) and not n.startswith("__"))
         if wanted:
             try:
-                values = bridge.request({"op": "lookup", "names": wanted})
+                self._checker_ns.update(bridge.request({"op": "lookup", "names": wanted}))
             except _Fatal:
-                values = None
-            if values is not None:
-                self._checker_ns.update(values)
+                pass
+            except Exception as exc:  # noqa: BLE001 - the notebook's values are out of reach: the test fails
+                cell.outputs.append(error_output(type(exc).__name__, str(exc)))
+                return
         out = io.StringIO()
         error = None
         if self._fatal is None:
@@ -380,7 +406,6 @@ class HardenedExecute(Execute):
                     exec(compile(tree, f"<test cell {grade_id}>", "exec"), self._checker_ns)
             except BaseException as exc:  # noqa: BLE001 - every failure is a failed test
                 error = exc
-        cell.outputs.extend(self._rpc_outputs)
         if out.getvalue():
             cell.outputs.append(stream_output(out.getvalue()))
         if self._fatal is not None:

@@ -23,7 +23,6 @@ import base64
 import builtins
 import io
 import json
-import os
 import sys
 
 AGENT = "_bncourse_agent"
@@ -240,35 +239,72 @@ class _Agent:
                 changed[str(key)] = {"array": _npy(copy.copy(value))}
         return {"result": self._enc(result), "changed": changed}
 
-    def serve(self, folder):
-        req_path, resp_path = os.path.join(folder, "request.json"), os.path.join(folder, "response.json")
-        with open(req_path) as f:
-            request = json.load(f)
+    def respond(self, request):
         try:
-            response = {"ok": self.handle(request)}
+            return {"ok": self.handle(request)}
         except BaseException as exc:  # noqa: BLE001 - every learner error goes back to the grader
-            response = {"error": {"type": type(exc).__name__, "module": type(exc).__module__,
-                                  "message": str(exc)[:2000]}}
-        tmp = resp_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(response, f)
-        os.replace(tmp, resp_path)
+            return {"error": {"type": type(exc).__name__, "module": type(exc).__module__,
+                              "message": str(exc)[:2000]}}
+
+    def listen(self, path):
+        """Answer requests on the Unix socket ``path``, in a thread: no cell execution per call."""
+        import socket
+        import threading
+
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(path)
+        server.listen(1)
+
+        def loop():
+            while True:
+                conn, _ = server.accept()
+                with conn:
+                    while (request := receive(conn)) is not None:
+                        send(conn, self.respond(request))
+
+        threading.Thread(target=loop, name="grader-bridge", daemon=True).start()
 
 
-def bootstrap_code() -> str:
-    """Code that installs this module in a kernel as ``_bncourse_agent``."""
-    with open(__file__) as f:
-        source = f.read()
+def send(conn, message):
+    data = json.dumps(message).encode()
+    conn.sendall(len(data).to_bytes(8, "big") + data)
+
+
+def _exactly(conn, n):
+    chunks = []
+    while n:
+        chunk = conn.recv(min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(conn):
+    """The next message, or None when the other side closed the connection."""
+    head = _exactly(conn, 8)
+    if head is None:
+        return None
+    body = _exactly(conn, int.from_bytes(head, "big"))
+    return None if body is None else json.loads(body)
+
+
+if "__file__" in globals():  # in the grader (in a kernel, this module is exec'd from this text)
+    with open(__file__) as _f:
+        _SOURCE = _f.read()  # read once: kernels get the code this process runs, even if the file changes
+
+
+def bootstrap_code(socket_path: str) -> str:
+    """Code that installs this module in a kernel as ``_bncourse_agent`` and starts listening."""
+    source = _SOURCE
     return (
         "import sys as _s, types as _t\n"
         f"_m = _t.ModuleType({AGENT!r})\n"
         f"exec(compile({source!r}, '<grader>', 'exec'), _m.__dict__)\n"
-        f"_m.agent = _m._Agent()\n_s.modules[{AGENT!r}] = _m\ndel _s, _t, _m\n"
+        f"_m.agent = _m._Agent()\n_s.modules[{AGENT!r}] = _m\n"
+        f"_m.agent.listen({socket_path!r})\ndel _s, _t, _m\n"
     )
-
-
-def serve_code(folder: str) -> str:
-    return f"__import__({AGENT!r}).agent.serve({folder!r})"
 
 
 # ----------------------------------------------------------------------------- grader side

@@ -363,9 +363,10 @@ def print_report(args, kinds: dict, stock: dict, new: dict, execution: dict, gen
           f"grade.py runs its own, inside its wall time)")
 
     mean_own = sum(own_time(k, a, execution) for (_, a), k in kinds.items()) / n
-    per_sub = new["wall"] * w / n
+    busy = min(w, os.cpu_count() or 1)  # machine time: cores that can work at once
+    per_sub = new["wall"] * busy / n
     print(f"notebook execution alone (mean over the class's mix): {mean_own:.1f} s; grade.py overhead per "
-          f"submission: {per_sub - mean_own:.1f} s  (= {new['wall']:.1f} s x {w} / {n} - {mean_own:.1f} s)")
+          f"submission: {per_sub - mean_own:.1f} s  (= {new['wall']:.1f} s x {busy} cores / {n} - {mean_own:.1f} s)")
 
     adversarial_only = all(d["why"] != "MISMATCH" for d in diffs)
     reasons = Counter(d["why"] for d in diffs)
@@ -383,13 +384,14 @@ def print_estimate(args, new: dict, n: int):
     """Extrapolate grade.py to 1,000 students on a cluster from this run's costs."""
     a_count, cores = len(args.assignments), args.cluster_cores
     startup = new["startup"]
-    per_sub = (new["wall"] - startup) * args.workers / n
+    busy = min(args.workers, os.cpu_count() or 1)
+    per_sub = (new["wall"] - startup) * busy / n
     total = 1000 * a_count
     seconds = per_sub * total / cores + startup
     print(f"estimate for 1,000 students x {a_count} assignments on a {cores}-core cluster: "
-          f"{per_sub:.2f} worker-s/submission x {total} submissions / {cores} cores + {startup:.1f} s "
+          f"{per_sub:.2f} core-s/submission x {total} submissions / {cores} cores + {startup:.1f} s "
           f"start-up = {seconds:.0f} s ({seconds / 60:.1f} min)")
-    print(f"  (worker-s/submission = (wall {new['wall']:.1f} s - start-up {startup:.1f} s) x {args.workers} workers / "
+    print(f"  (core-s/submission = (wall {new['wall']:.1f} s - start-up {startup:.1f} s) x {busy} cores / "
           f"{n}; start-up = grade.py's time until its workers start, once per run; cluster start not included)")
 
 
@@ -466,7 +468,8 @@ def parse_args(argv: list[str] | None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--students", type=int, default=40, help="students in the generated class (default 40)")
     p.add_argument("--assignments", nargs="+", default=None, help="assignment ids (default: all)")
-    p.add_argument("--workers", type=int, default=2, help="grade.py --workers (default 2)")
+    p.add_argument("--workers", type=int, default=grade.default_workers(),
+                   help=f"grade.py --workers (default: grade.py's own, {grade.default_workers()} here)")
     p.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell, for both graders (default 60)")
     p.add_argument("--cluster-cores", type=int, default=64, help="worker cores of the cluster estimate (default 64)")
     p.add_argument("--keep", type=Path, help="work in this (new or empty) folder and keep it")

@@ -603,7 +603,7 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
     os.environ.update(grading_env())  # nbgrader calls `alembic` by name; workers inherit this
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    workers = workers or os.cpu_count() or 1
+    workers = workers or default_workers()
     if sandbox == "auto":
         sandbox = "bwrap" if sandbox_available() else "none"
     if sandbox == "bwrap" and not sandbox_available():
@@ -685,6 +685,12 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
     return rows
 
 
+def default_workers() -> int:
+    """All cores plus one: a worker waits while its kernel starts and answers, and the extra one
+    fills those gaps (measured on 2 cores: 2 workers 204 s, 3 workers 170 s, 4 workers 171 s)."""
+    return (os.cpu_count() or 1) + 1
+
+
 def write_csv(path: Path, rows: list[dict], cell_names: list[str]):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
@@ -714,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=HERE, help="where grades.csv, feedback/, autograded/ go "
                                                          "(default: autograder/, the nbgrader course folders)")
     p.add_argument("--gradebook", type=Path, help="gradebook to record grades in (default: <out>/gradebook.db)")
-    p.add_argument("--workers", type=int, default=None, help="parallel submissions (default: all cores)")
+    p.add_argument("--workers", type=int, default=None, help="parallel submissions (default: cores + 1)")
     p.add_argument("--scheduler", help="run on Dask: 'local' for a local cluster, or a scheduler address")
     p.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
     p.add_argument("--notebook-timeout", type=int, default=900, help="seconds per notebook (default 900)")

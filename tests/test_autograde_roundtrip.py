@@ -32,3 +32,22 @@ def test_blank_release_gets_zero(graded, solution):
     score, max_score, cells = graded.scores("blank", solution.parent.name, solution.stem)
     assert max_score > 0
     assert score == 0, [c for c in cells if c.score > 0]
+
+
+@pytest.fixture(scope="module")
+def graded_by_grade_py(graded, tmp_path_factory):
+    """The same submissions, every lesson, through autograder/grade.py."""
+    import grade
+
+    rows = grade.grade_class(graded.assignments, submitted=graded.root / "autograder" / "submitted",
+                             out=tmp_path_factory.mktemp("grade_py"), quiet=True)
+    return {(r["student"], r["notebook"]): r for r in rows}
+
+
+@pytest.mark.parametrize("student", ["perfect", "blank"])
+@pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
+def test_grade_py_scores_each_cell_as_stock_nbgrader(graded, graded_by_grade_py, solution, student):
+    """Keras lessons included: models and layers cross the bridge as config plus weights."""
+    row = graded_by_grade_py[student, solution.stem]
+    _, _, cells = graded.scores(student, solution.parent.name, solution.stem)
+    assert {c.name: c.score for c in cells} == {name: s for name, (s, _) in row["cells"].items()}, row["reason"]

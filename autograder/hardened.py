@@ -7,8 +7,8 @@ What changes against stock ``nbgrader.preprocessors.Execute``:
   ``/tmp``, and of the file system only the system, the Python environment, the
   course's helper package and data (read-only) and this submission's own folder.
   ``solutions/``, ``autograder/``, the gradebook and other submissions do not exist
-  in there. The kernel talks to the grader over Unix sockets in the submission's
-  work folder.
+  in there. The kernel talks to the grader over Unix sockets in a short folder of
+  its own (socket paths are limited to ~107 bytes).
 * **Hidden tests run outside the kernel.** Each autograded test cell runs in this
   process, against proxies of the student's functions and values (:mod:`wire`).
   Patching numpy, the check helpers or ``print`` in the notebook cannot change a
@@ -19,7 +19,7 @@ What changes against stock ``nbgrader.preprocessors.Execute``:
   grading goes on, so later exercises still count.
 
 Every event (timeout, dead kernel, truncated output) is written to
-``<work>/events.json`` for ``grade.py`` to turn into a status.
+``<work>/events-<notebook>.json`` for ``grade.py`` to turn into a status.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class _Fatal(Exception):
 class HardenedExecute(Execute):
     """Execute for ``grade.py``: sandboxed kernel, hidden tests outside it, hard limits."""
 
-    work_dir = Unicode("", help="Scratch folder for this submission (kernel sockets, RPC files, events).").tag(config=True)
+    work_dir = Unicode("", help="Scratch folder for this submission (kernel home, connection files, events).").tag(config=True)
     sandbox = Unicode("bwrap", help="'bwrap' or 'none' (documented fallback: no file or network isolation).").tag(config=True)
     notebook_timeout = Integer(900, help="Seconds for the whole notebook.").tag(config=True)
     memory_limit_mb = Integer(3000, help="Resident memory of the kernel's process tree.").tag(config=True)

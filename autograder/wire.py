@@ -13,8 +13,8 @@ proxies that call into the kernel with *data only*:
 * anything else stays where it is and travels as a handle (``RemoteObject``).
 
 This one file is both sides: the grader imports it; the kernel receives its source
-and executes it as the module ``_bncourse_agent`` (:func:`bootstrap_code`). Nothing
-is ever unpickled.
+and executes it as the module ``_bncourse_agent`` (:func:`bootstrap_code`), whose thread
+answers length-prefixed JSON messages on a Unix socket. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _keras_types():
     return keras.layers.Layer
 
 
-def encode(value, handles=None, *, side="kernel"):
+def encode(value, handles=None):
     """Encode ``value`` as JSON-ready data. Unencodable values become handles (kernel side)
     or raise ``TypeError`` (grader side, where ``handles`` is None)."""
     np = sys.modules.get("numpy")
@@ -65,11 +65,11 @@ def encode(value, handles=None, *, side="kernel"):
     if np is not None and isinstance(value, np.generic) and not isinstance(value, np.object_):
         return {"__np__": _npy(np.asarray(value))}
     if isinstance(value, tuple):
-        return {"__tuple__": [encode(v, handles, side=side) for v in value]}
+        return {"__tuple__": [encode(v, handles) for v in value]}
     if isinstance(value, list):
-        return [encode(v, handles, side=side) for v in value]
+        return [encode(v, handles) for v in value]
     if isinstance(value, dict):
-        return {"__dict__": [[encode(k, handles, side=side), encode(v, handles, side=side)]
+        return {"__dict__": [[encode(k, handles), encode(v, handles)]
                              for k, v in value.items()]}
     if isinstance(value, RemoteObject):
         return {"__handle__": value._handle}

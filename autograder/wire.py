@@ -95,6 +95,20 @@ def encode(value, handles=None):
     return {"__handle__": key}
 
 
+def arrays_in(value, path=()):
+    """(path, array) for every NumPy array in ``value`` and its lists, tuples and dicts."""
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.ndarray) and value.dtype != object:
+        yield path, value
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from arrays_in(item, (*path, i))
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            if isinstance(k, (str, int)):
+                yield from arrays_in(item, (*path, k))
+
+
 class _ForbiddenCall(RuntimeError):
     pass
 
@@ -209,34 +223,33 @@ class _Agent:
         raise ValueError(f"unknown op {op}")
 
     def _call(self, fn, request):
-        import copy
-
         np = sys.modules.get("numpy")
         args = [self._dec(a) for a in request["args"]]
         kwargs = {k: self._dec(v) for k, v in request["kwargs"]}
         layer_type = _keras_types()
+        named = [*((str(i), a) for i, a in enumerate(args)), *kwargs.items()]
 
-        def snapshot(v):
-            if np is not None and isinstance(v, np.ndarray):
-                return v.copy()
-            if layer_type is not None and isinstance(v, layer_type):
-                return [np.asarray(w).copy() for w in v.get_weights()]
-            return None
+        def weights(v):
+            return [np.asarray(w).copy() for w in v.get_weights()]
 
-        before = [snapshot(a) for a in args]
-        before_kw = {k: snapshot(v) for k, v in kwargs.items()}
+        before = {key: ([(path, arr.copy()) for path, arr in arrays_in(v)],
+                        weights(v) if layer_type is not None and isinstance(v, layer_type) else None)
+                  for key, v in named}
         result = fn(*args, **kwargs)
         changed = {}
-        for key, value, old in [*zip(range(len(args)), args, before),
-                                *((k, kwargs[k], before_kw[k]) for k in kwargs)]:
-            if old is None:
-                continue
-            if isinstance(old, list):
-                now = [np.asarray(w) for w in value.get_weights()]
-                if len(now) != len(old) or any(not np.array_equal(a, b, equal_nan=True) for a, b in zip(now, old)):
-                    changed[str(key)] = {"weights": [_npy(w) for w in now]}
-            elif value.shape != old.shape or not np.array_equal(value, old, equal_nan=True):
-                changed[str(key)] = {"array": _npy(copy.copy(value))}
+        for key, value in named:  # in-place changes travel back, nested arrays (a cache) included
+            arrays, old_weights = before[key]
+            now = dict(arrays_in(value))
+            edits = [[list(path), _npy(now[path])] for path, old in arrays
+                     if path in now and not (now[path].shape == old.shape and np.array_equal(now[path], old, equal_nan=True))]
+            entry = {"arrays": edits} if edits else {}
+            if old_weights is not None:
+                new = weights(value)
+                if len(new) != len(old_weights) or any(not np.array_equal(a, b, equal_nan=True)
+                                                       for a, b in zip(new, old_weights)):
+                    entry["weights"] = [_npy(w) for w in new]
+            if entry:
+                changed[key] = entry
         return {"result": self._enc(result), "changed": changed}
 
     def respond(self, request):
@@ -342,16 +355,25 @@ class RemoteObject:
         }, raw=True)
         for key, change in response["changed"].items():  # in-place changes, as in the kernel
             target = args[int(key)] if key.isdigit() else kwargs[key]
-            if "array" in change:
-                new = _from_npy(change["array"])
-                if new.shape == target.shape:
-                    target[...] = new
-            else:
+            for path, data in change.get("arrays", []):
+                arr = target
+                for step in path:
+                    arr = arr[step]
+                new = _from_npy(data)
+                if isinstance(arr, np_ndarray()) and arr.shape == new.shape:
+                    arr[...] = new
+            if "weights" in change:
                 target.set_weights([_from_npy(w) for w in change["weights"]])
         return self._bridge.decode(response["result"])
 
     def __repr__(self):
         return self._bridge.request({"op": "repr", "handle": self._handle})
+
+
+def np_ndarray():
+    import numpy as np
+
+    return np.ndarray
 
 
 def raise_remote(error):

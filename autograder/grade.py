@@ -115,15 +115,23 @@ def expected_notebooks(assignment: str) -> list[str]:
     return sorted(p.stem for p in (ROOT / "solutions" / assignment).glob("*.ipynb"))
 
 
+def grader_version(assignment: str) -> str:
+    """Hash of the assignment's solutions and of the grader and reference code, computed once
+    per run: a changed grader or reference regrades every submission."""
+    h = hashlib.sha256()
+    grader = [*HERE.glob("*.py"), *REFERENCE.glob("*.py")]
+    for path in sorted((ROOT / "solutions" / assignment).glob("*.ipynb")) + sorted(grader):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def fingerprint(folder: Path, options: dict) -> str:
+    """Hash of one submission's files and the grading options (grader version included)."""
     h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             h.update(str(path.relative_to(folder)).encode())
             h.update(path.read_bytes())
-    grader = [*HERE.glob("*.py"), *REFERENCE.glob("*.py")]  # a changed grader or reference regrades
-    for path in sorted((ROOT / "solutions" / options["assignment"]).glob("*.ipynb")) + sorted(grader):
-        h.update(path.read_bytes())
     return h.hexdigest()
 
 
@@ -629,7 +637,7 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
         cell_names += [c for nb in notebooks for c in cell_max[nb] if c not in cell_names]
         options = {"assignment": assignment, "cell_timeout": cell_timeout, "notebook_timeout": notebook_timeout,
                    "memory_mb": memory_mb, "sandbox": sandbox, "deadline": deadline, "gradescope": gradescope,
-                   "keep_work": keep_work, "version": LEDGER_VERSION}
+                   "keep_work": keep_work, "version": LEDGER_VERSION, "grader": grader_version(assignment)}
         ledger = out / "ledger" / assignment
         ledger.mkdir(parents=True, exist_ok=True)
         cached = 0

@@ -39,6 +39,24 @@ def load_catalog_file(path) -> dict:
     return ns
 
 
+def judge_catalog_entry(results, path, ns, msg, *, generic=(), leaks=r"\d\.\d{4,}"):
+    """Record a catalog file's verdict in ``results`` and assert it. A file under ``wrong/`` must
+    be caught with a message that names its EXPECT phrase, leaks no value (``leaks``) and is none
+    of the checks' ``generic`` fallbacks; a file under ``correct/`` must pass."""
+    import re
+
+    if path.parent.name == "correct":
+        results.append((f"correct/{path.stem}", ns["TARGET"], "passed" if msg is None else "REJECTED", msg or ""))
+        assert msg is None, f"{path.name}: a correct implementation was rejected: {msg}"
+        return
+    results.append((f"wrong/{path.stem}", ns["TARGET"], "caught" if msg else "MISSED", msg or ""))
+    assert msg is not None, f"{path.name}: the check passed a wrong implementation"
+    assert not re.search(leaks, msg), f"{path.name}: message shows numbers: {msg}"
+    assert not any(g in msg for g in generic), f"{path.name}: generic message: {msg}"
+    expect = ns["EXPECT"]
+    assert expect.lower() in msg.lower(), f"{path.name}: expected the message to name {expect!r}: {msg}"
+
+
 def catalog_table(results) -> list[str]:
     """Lines of a (implementation, target, verdict, message) table for REPORTS."""
     w = max(len(r[0]) for r in results)

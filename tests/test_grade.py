@@ -22,14 +22,15 @@ import sys
 import threading
 import time
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import pytest
 
 import course
+import hostile
 from conftest import REPORTS, ROOT
+from hostile import Case
 
 GRADE = [sys.executable, str(ROOT / "autograder" / "grade.py")]
 A = "02_numpy_forward"
@@ -40,12 +41,6 @@ DEADLINE = "2026-11-01 00:00:00 UTC"
 CELL_TIMEOUT = 15
 
 
-@dataclass
-class Case:
-    status: str
-    honest: float  # the most this submission's honest content earns
-    cells: dict = field(default_factory=dict)  # cells that must still be graded as stated
-    reason: str = ""  # a phrase the reason must contain
 
 
 def _blank(gid):
@@ -135,6 +130,7 @@ CASES = {
     "missing": Case("missing", 0, reason="no 02_numpy_forward.ipynb"),
     "late": Case("late", 10, POINTS, "after the deadline"),
 }
+CASES.update(hostile.all_cases())  # the trust-boundary classes, one module each in tests/hostile/
 
 
 def _write(folder: Path, nb, name=f"{A}.ipynb"):
@@ -182,6 +178,8 @@ def build_class(root: Path, port: int, out: Path) -> Path:
     (own("missing") / "notes.txt").write_text("I forgot the notebook")
     _write(own("late"), solved())
     (own("late") / "timestamp.txt").write_text("2026-11-20 12:00:00 UTC")
+    hostile.build_all(hostile.Context(root=root, sub=sub, out=out, port=port, assignment=A, own=own, solved=solved,
+                                      blank=_blank, solution=_solution, index=_index, write=_write))
     assert sorted(p.name for p in sub.iterdir()) == sorted(CASES)
     return sub
 

@@ -1,0 +1,11 @@
+"""Hostile submissions: html (see hostile/__init__.py)."""
+
+from __future__ import annotations
+
+from hostile import Case, Context
+
+CASES: dict[str, Case] = {}
+
+
+def build(ctx: Context) -> None:
+    pass

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -130,6 +131,8 @@ CASES = {
     "missing": Case("missing", 0, reason="no 02_numpy_forward.ipynb"),
     "late": Case("late", 10, POINTS, "after the deadline"),
 }
+if hostile.ONLY:
+    CASES = {k: CASES[k] for k in ("honest", "blank")}
 CASES.update(hostile.all_cases())  # the trust-boundary classes, one module each in tests/hostile/
 
 
@@ -180,6 +183,8 @@ def build_class(root: Path, port: int, out: Path) -> Path:
     (own("late") / "timestamp.txt").write_text("2026-11-20 12:00:00 UTC")
     hostile.build_all(hostile.Context(root=root, sub=sub, out=out, port=port, assignment=A, own=own, solved=solved,
                                       blank=_blank, solution=_solution, index=_index, write=_write))
+    for extra in (d for d in sub.iterdir() if d.name not in CASES):  # HOSTILE_ONLY: only those modules
+        shutil.rmtree(extra)
     assert sorted(p.name for p in sub.iterdir()) == sorted(CASES)
     return sub
 

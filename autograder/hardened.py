@@ -149,6 +149,8 @@ class HardenedExecute(Execute):
     memory_limit_mb = Integer(3000, help="Resident memory of the kernel's process tree.").tag(config=True)
     max_output_kb = Integer(2048, help="Output kept per notebook; the rest is dropped.").tag(config=True)
     max_replays = Integer(3, help="Kernel restarts per notebook after a timeout or a crash.").tag(config=True)
+    bridge_max_mb = Integer(wire.DEFAULT_MAX_BYTES // 2**20,
+                            help="Largest message between a test cell and the notebook, either way.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -185,7 +187,7 @@ class HardenedExecute(Execute):
                               stderr=self._kernel_log)
         self.start_new_kernel_client()
         self.wait_for_reply(self.kc.kernel_info())
-        self._bridge = None
+        self._bridge, self._bridge_refused, self._request_id = None, None, 0
         self._watch_memory()
 
     def _stop_kernel(self):
@@ -333,7 +335,8 @@ class HardenedExecute(Execute):
     def _connect(self, index):
         """Install the bridge in the kernel (one cell execution) and connect to its socket."""
         path = os.path.join(self._socket_dir, f"bridge-{self._restarts}")  # one per kernel
-        cell = NotebookNode(cell_type="code", source=wire.bootstrap_code(path), metadata={}, outputs=[])
+        code = wire.bootstrap_code(path, self.bridge_max_mb * 2**20)
+        cell = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[])
         self._side_execute(cell, index)
         errors = [o for o in cell.outputs if o.output_type == "error"]
         if errors:
@@ -350,22 +353,42 @@ class HardenedExecute(Execute):
             time.sleep(0.05)
         return True
 
+    def _refuse(self, exc: wire.BridgeError):
+        """The kernel sent a message the grader refuses: this connection is out of step, so it
+        is closed for good (this kernel's later tests fail with the same reason)."""
+        self._bridge_refused = str(exc)
+        if self._bridge is not None:
+            with contextlib.suppress(OSError):
+                self._bridge.close()
+            self._bridge = None
+        raise wire.BridgeError(f"the grader refused the notebook's answer: {exc}") from None
+
     def _rpc(self, request, index):
-        """One request to the bridge in the kernel; a timeout or a dead kernel is fatal for the cell."""
+        """One request to the bridge in the kernel, within the test cell's deadline. A timeout or
+        a dead kernel is fatal for the cell; a refused message fails the test with its reason."""
         if self._fatal is not None:
             raise _Fatal("the kernel is gone")
+        if self._bridge_refused:
+            raise wire.BridgeError(f"the grader stopped talking to this notebook: {self._bridge_refused}")
+        self._request_id += 1
+        request = {**request, "id": self._request_id}
+        max_bytes = self.bridge_max_mb * 2**20
         try:
             if self._bridge is None:
                 self._connect(index)
-            self._bridge.settimeout(max(0.1, self._test_deadline - time.monotonic()))
-            wire.send(self._bridge, request)
-            data = wire.receive(self._bridge)
-        except (CellTimeoutError, socket.timeout):
+            self._bridge.settimeout(max(0.05, self._test_deadline - time.monotonic()))
+            wire.send(self._bridge, request, max_bytes)  # too large: refused before a byte is sent
+            data = wire.receive(self._bridge, max_bytes, deadline=self._test_deadline)
+        except (CellTimeoutError, TimeoutError):
             self._fatal = CellTimeoutError(f"Cell execution timed out after {self.timeout} s")
             raise _Fatal("timeout") from None
         except DeadKernelError as exc:
             self._fatal = exc
             raise _Fatal("dead kernel") from None
+        except wire.MessageTooLarge:
+            raise  # the grader's own request: nothing was sent, the connection is in step
+        except wire.BridgeError as exc:
+            self._refuse(exc)
         except OSError:
             data = None
         if data is None:
@@ -374,6 +397,10 @@ class HardenedExecute(Execute):
                 raise _Fatal("dead kernel")
             raise wire.RemoteError("the grader lost contact with the notebook's code (was the kernel's state "
                                    "tampered with?)")
+        try:
+            data = wire.check_response(data, self._request_id)
+        except wire.BridgeError as exc:
+            self._refuse(exc)
         if "error" in data:
             wire.raise_remote(data["error"])
         return data["ok"]
@@ -428,12 +455,14 @@ class _Bridge:
         result = self.executor._rpc(request, self.index)
         if raw:
             return result
-        if request["op"] == "lookup":
-            values = {}
-            for name, data in result.items():
-                try:
-                    values[name] = self.decode(data)
-                except (ImportError, ValueError, TypeError, AttributeError):
-                    continue  # a value the grader will not import: the test cell sees it as missing
-            return values
-        return self.decode(result)
+        if request["op"] != "lookup":
+            return self.decode(result)
+        if type(result) is not dict or not set(result) <= set(request["names"]):
+            self.executor._refuse(wire.BridgeError("a lookup answered with names the test did not ask for"))
+        values = {}
+        for name, data in result.items():
+            try:
+                values[name] = self.decode(data)
+            except wire.BridgeError as exc:
+                raise wire.BridgeError(f"the notebook's {name!r} was refused: {exc}") from None
+        return values

@@ -134,6 +134,8 @@ CASES = {
 if hostile.ONLY:
     CASES = {k: CASES[k] for k in ("honest", "blank")}
 CASES.update(hostile.all_cases())  # the trust-boundary classes, one module each in tests/hostile/
+for _mod in hostile.modules():  # each module's own tests, against the same graded class
+    globals().update({k: v for k, v in vars(_mod).items() if k.startswith("test_")})
 
 
 def _write(folder: Path, nb, name=f"{A}.ipynb"):

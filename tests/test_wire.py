@@ -28,7 +28,6 @@ import time
 
 import numpy as np
 import pytest
-
 import wire
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -842,6 +842,12 @@ class RemoteObject:
     def __getitem__(self, key):
         return self._bridge.request({"op": "getitem", "handle": self._handle, "key": encode(key)})
 
+    def __copy__(self):
+        return self  # a copy would be another name for the same object in the kernel
+
+    def __deepcopy__(self, memo):
+        return self
+
     def __repr__(self):
         text = self._bridge.request({"op": "repr", "handle": self._handle})
         if type(text) is not str:
@@ -918,6 +924,15 @@ class _Mirrored:
         if name.startswith("__") and name.endswith("__") or self._bridge is None:
             raise AttributeError(name)
         return self._bridge.request({"op": "getattr", "handle": self._handle, "name": name})
+
+    def __copy__(self):
+        return self._make(self, self._bridge, self._handle)
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        base = next(b for b in (tuple, list, dict) if isinstance(self, b))
+        return self._make(copy.deepcopy(base(self), memo), self._bridge, self._handle)
 
 
 class RemoteTuple(_Mirrored, tuple):

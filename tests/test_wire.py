@@ -138,6 +138,9 @@ def test_custom_objects_are_non_callable_handles_and_go_back_as_themselves():
     assert type(got) is wire.RemoteObject and not callable(got)  # not "a function; expected numbers"
     assert grader_to_kernel(got, handles) is cache
     assert got.anything == "remote-answer"  # attribute access goes to the kernel
+    import copy
+
+    assert copy.deepcopy(got) is got and copy.copy(got) is got
 
 
 def test_namedtuple_crosses_as_a_tuple_with_fields_and_goes_back_as_itself():
@@ -150,6 +153,11 @@ def test_namedtuple_crosses_as_a_tuple_with_fields_and_goes_back_as_itself():
     assert remote_cache.mean == "remote-answer"  # fields are read in the kernel
     back = grader_to_kernel((out, remote_cache), handles)
     assert back[1] is cache
+    import copy
+
+    copied = copy.deepcopy(remote_cache)  # a check may deep-copy a cache: the proxy's bridge is not copied
+    assert type(copied) is type(remote_cache) and copied._bridge is remote_cache._bridge
+    assert np.array_equal(copied[0], np.ones(2)) and copied[0] is not remote_cache[0]
 
 
 def test_self_referencing_cache_crosses_with_the_cycle_as_a_handle():

@@ -321,7 +321,8 @@ def test_forged_npy_headers_are_refused_without_allocating_what_they_announce():
     huge = {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)}  # 8 TB announced, 8 bytes sent
     for header, data in [(huge, b"\0" * 8), ({"descr": "|O", "fortran_order": False, "shape": (1,)}, b"\x80\x04N."),
                          ({"descr": [("a", "<f8")], "fortran_order": False, "shape": (1,)}, b"\0" * 8),
-                         ({"descr": "<f8", "fortran_order": False, "shape": (3,)}, b"\0" * 8)]:
+                         ({"descr": "<f8", "fortran_order": False, "shape": (3,)}, b"\0" * 8),
+                         ({"descr": "<f8", "fortran_order": False, "shape": (1,)}, b"\0" * 16)]:  # trailing bytes
         with pytest.raises(wire.BridgeError):
             wire.decode({"__nd__": _npy_with_header(header, data)})
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50 * 1024  # kB: nothing near 8 TB
@@ -374,18 +375,33 @@ def _forge(kind):
         dense["config"]["units"] = 100_000
         dense["build_config"]["input_shape"] = [None, 200_000]
         layers[2]["build_config"]["input_shape"] = [None, 100_000]
+    elif kind == "layer that loads a file":  # a public Keras layer, but it reads the path it is given
+        dense.update(class_name="TFSMLayer", config={"filepath": "/etc", "call_endpoint": "serve"})
     elif kind == "not a dict":
         spec["__keras__"] = ["config"]
     return spec
 
 
-@pytest.mark.parametrize("kind", ["lambda layer", "foreign module", "private keras module", "registered custom",
-                                  "activation outside keras", "activation from a keras module",
-                                  "nested lambda bytecode", "huge layer, few weights", "not a dict"])
+# kind -> the refusal's own words (the bridge's rule, not an error Keras raises later on its own)
+KERAS_FORGERIES = {
+    "lambda layer": "keras.layers.Lambda, which is not a built-in Keras class the grader builds",
+    "foreign module": "os.system, which is not a built-in Keras class",
+    "private keras module": "keras.src.utils.file_utils.rmtree, which is not a built-in Keras class",
+    "registered custom": "registered as 'Custom>Dense'",
+    "activation outside keras": "the function 'eval', which is not a built-in activation",
+    "activation from a keras module": "keras.src.utils.file_utils.function, which is not a built-in",
+    "nested lambda bytecode": "Lambda|__lambda__",
+    "layer that loads a file": "keras.layers.TFSMLayer, which is not a built-in Keras class",
+    "huge layer, few weights": "whose weights .* are not the ones sent",
+    "not a dict": "must be {config, weights, forbid_call}",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KERAS_FORGERIES))
 def test_forged_keras_configs_are_refused_before_building(kind):
     spec = _forge(kind)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with pytest.raises(wire.BridgeError):
+    with pytest.raises(wire.BridgeError, match=KERAS_FORGERIES[kind]):
         wire.decode(spec)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # kB; 80 GB announced
 

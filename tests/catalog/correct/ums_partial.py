@@ -1,12 +1,15 @@
-"""update_moving_stats as a functools.partial of a general exponential-average helper (momentum still overridable)."""
+"""update_moving_stats as a functools.partial of a general helper with its averaging function bound (momentum still positional)."""
 import functools
 
 TARGET = "update_moving_stats"
 
 
-def _ema(moving_mean, moving_var, batch_mean, batch_var, momentum):
-    return (momentum * moving_mean + (1 - momentum) * batch_mean,
-            momentum * moving_var + (1 - momentum) * batch_var)
+def _lerp(old, new, weight_old):
+    return weight_old * old + (1 - weight_old) * new
 
 
-update_moving_stats = functools.partial(_ema, momentum=0.99)
+def _ema(average, moving_mean, moving_var, batch_mean, batch_var, momentum=0.99):
+    return average(moving_mean, batch_mean, momentum), average(moving_var, batch_var, momentum)
+
+
+update_moving_stats = functools.partial(_ema, _lerp)

@@ -149,19 +149,15 @@ def collect_submitted(folder: Path, assignment: str) -> Intake:
 def _member_name(info: zipfile.ZipInfo) -> str:
     """A member's name as its author meant it: names without the zip UTF-8 flag are decoded by
     zipfile as cp437; many tools write UTF-8 there anyway, others a legacy code page (whose bytes
-    are then shown as escapes, never guessed)."""
+    are kept as surrogate escapes, never guessed: :func:`shown` prints them as ``\\xe9``)."""
     if info.flag_bits & 0x800:
         return info.filename
-    raw = info.filename.encode("cp437")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", "backslashreplace")
+    return info.filename.encode("cp437").decode("utf-8", "surrogateescape")
 
 
 def _bad_file_name(file_id: str) -> str | None:
     """None if ``file_id`` can be a file name in a submission folder, else why not."""
-    if FILE_NAME.fullmatch(file_id) and not file_id.startswith("."):
+    if FILE_NAME.fullmatch(file_id) and not file_id.startswith(".") and shown(file_id) == file_id:
         return None
     return f"has a file name that cannot be used ('{shown(file_id)}')"
 
@@ -358,7 +354,20 @@ def _read_notebook(path: Path):
         nbformat.validate(nb)
     except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds
         return None, f"{path.name} is not a valid notebook ({str(exc).splitlines()[0][:80]})"
-    return nb, None
+    problem = _metadata_problem(nb)
+    return (None, f"{path.name}: {problem}") if problem else (nb, None)
+
+
+def _metadata_problem(nb) -> str | None:
+    """Why the notebook's nbgrader metadata cannot be read (nbformat accepts any value there;
+    nbgrader and the checks below expect a dict with a string grade id), or None."""
+    for i, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not isinstance(meta, dict):
+            return f"cell #{i + 1} has nbgrader metadata that is a {type(meta).__name__}, not a dict"
+        if "grade_id" in meta and not isinstance(meta["grade_id"], str):
+            return f"cell #{i + 1} has a grade_id that is a {type(meta['grade_id']).__name__}, not a string"
+    return None
 
 
 def release_cells(release: Path) -> dict[str, dict[str, dict]]:
@@ -1021,7 +1030,7 @@ def default_workers() -> int:
 
 
 def write_csv(path: Path, rows: list[dict], cell_names: list[str]):
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["student", "assignment", "notebook", "score", "max_score", "status", "reason", "flags",
                     *cell_names])

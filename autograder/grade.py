@@ -1054,7 +1054,8 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--submitted", type=Path, help="nbgrader submitted/ tree (default: autograder/submitted)")
     src.add_argument("--zip", type=Path, help="an LMS zip export (one assignment per run)")
     p.add_argument("--pattern", default=DEFAULT_PATTERN,
-                   help="regex on zip member names with groups student_id and file_id (and optional timestamp)")
+                   help="regex on zip member names with groups student_id and file_id (and optional timestamp, "
+                        "and user_id: the student id is then <student_id>_<user_id>); default: Canvas's names")
     p.add_argument("--out", type=Path, default=HERE, help="where grades.csv, feedback/, autograded/ go "
                                                          "(default: autograder/, the nbgrader course folders)")
     p.add_argument("--gradebook", type=Path, help="gradebook to record grades in (default: <out>/gradebook.db)")

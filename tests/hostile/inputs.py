@@ -17,7 +17,7 @@ TIMESTAMPS = {  # student -> (timestamp.txt bytes, a phrase of the reason)
     "ts_garbage": (b"yesterday, around noon\n", "not a time"),
     "ts_lenient": (b"12", "not a time"),  # nbgrader's parse_utc reads it as the 12th of this month
     "ts_huge": (b"2026-10-20 12:00:00 UTC " * 100_000, "2400000 bytes, not a time"),
-    "ts_binary": (bytes(range(256)), "not text"),
+    "ts_binary": (bytes(range(128, 256)) + b"\x00", "not text"),
     "ts_empty": (b"", "timestamp.txt is empty"),
     "ts_far_future": (b"9999-12-31 23:59:59 UTC", "not a plausible hand-in time"),
     "ts_far_past": (b"0001-01-01 00:00:00 UTC", "not a plausible hand-in time"),
@@ -40,21 +40,29 @@ CASES: dict[str, Case] = {
 }
 
 
+def _own_copy(ctx: Context, student: str):
+    """The solved notebook, made this student's own (not byte-identical to a classmate's: the
+    point of these cases is their input, not copying)."""
+    nb = ctx.solved()
+    nb.metadata["submitted_by"] = student
+    return nb
+
+
 def build(ctx: Context) -> None:
     for student, (content, _) in TIMESTAMPS.items():
-        ctx.write(ctx.own(student), ctx.solved())
+        ctx.write(ctx.own(student), _own_copy(ctx, student))
         (ctx.own(student) / "timestamp.txt").write_bytes(content)
-    ctx.write(ctx.own("ts_offset_late"), ctx.solved())
+    ctx.write(ctx.own("ts_offset_late"), _own_copy(ctx, "ts_offset_late"))
     (ctx.own("ts_offset_late") / "timestamp.txt").write_text("2026-10-31 23:00:00 -0200")
     for student in BAD_IDS:
-        ctx.write(ctx.own(student), ctx.solved())  # honest work: rejected for its folder's name only
+        ctx.write(ctx.own(student), _own_copy(ctx, student))  # honest work: rejected for its folder's name only
     (ctx.sub / "linked_folder").mkdir()
     (ctx.sub / "linked_folder" / ctx.assignment).symlink_to(ctx.own("ts_garbage"))  # a classmate's work
     (ctx.sub / "file_not_folder").mkdir()
     (ctx.sub / "file_not_folder" / ctx.assignment).write_text("a file where the folder should be")
-    nb = ctx.solved()
+    nb = _own_copy(ctx, "meta_not_a_dict")
     nb.cells[ctx.index("batchnorm_forward")].metadata["nbgrader"] = "garbage"
     ctx.write(ctx.own("meta_not_a_dict"), nb)
-    nb = ctx.solved()
+    nb = _own_copy(ctx, "meta_grade_id_list")
     nb.cells[ctx.index("test_batchnorm_inference")].metadata["nbgrader"]["grade_id"] = ["test_batchnorm_inference"]
     ctx.write(ctx.own("meta_grade_id_list"), nb)

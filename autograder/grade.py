@@ -11,13 +11,17 @@ without hidden tests, and optionally a Gradescope ``results.json``; and it recor
 grades in the course's nbgrader gradebook, so Formgrader and ``nbgrader export`` see
 them. Statuses, from the most to the least serious:
 
-    invalid_notebook  the file is not a notebook, or nbgrader rejected it (score 0)
+    rejected          not taken in: invalid or colliding student id, unreadable folder (score 0,
+                      not in the gradebook; the reason names the folder or zip member)
+    invalid_notebook  the file is not a notebook, or nbgrader rejected it, or its zip member
+                      is corrupt, encrypted or too big (score 0)
     missing           no notebook of that name (score 0)
     kernel_died       the kernel crashed or hit the memory limit (other cells still graded)
     timeout           a cell or the notebook ran out of time (other cells still graded)
     tampered          a test or read-only cell was edited (nbgrader restored it)
     missing_tests_restored  a test cell was deleted (nbgrader added it back)
     suspicious        the static scan flagged code for manual review (see the reason)
+    bad_timestamp     timestamp.txt is unreadable or implausible: graded, not checked against --deadline
     renamed           graded, from a notebook with another name
     late              submitted after --deadline
     graded            nothing to report
@@ -43,6 +47,8 @@ import shutil
 import sys
 import time
 import zipfile
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -52,63 +58,222 @@ for _p in (str(HERE), str(REFERENCE)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-SEVERITY = ["invalid_notebook", "missing", "kernel_died", "timeout", "tampered", "missing_tests_restored",
-            "suspicious", "renamed", "late", "graded"]
-# Canvas's export names: <student>_[late_]<id>_<id>_<original file name>
-DEFAULT_PATTERN = r"^(?P<student_id>[^_]+)_(?:late_)?\d+_\d+_(?P<file_id>.+\.ipynb)$"
+SEVERITY = ["rejected", "invalid_notebook", "missing", "kernel_died", "timeout", "tampered", "missing_tests_restored",
+            "suspicious", "bad_timestamp", "renamed", "late", "graded"]
+# Canvas's export names: <student>_[late_]<user id>_<submission id>_<original file name>. The
+# student id is "<student>_<user id>" (see unpack_zip): two students with one name stay apart.
+DEFAULT_PATTERN = (r"^(?P<student_id>[^_]+)_(?:late_)?(?P<user_id>\d+)_\d+_(?P<file_id>.+\.ipynb)$")
+# One rule for every student id, from any source: it becomes a folder name and a gradebook key.
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+FILE_NAME = re.compile(r"[^/\\\x00-\x1f\x7f]{1,200}")
+MAX_MEMBERS = 20_000  # zip members: more is not an export of one class
+MAX_MEMBER_BYTES = 100 * 2**20  # one extracted file (a notebook with plots is a few MB)
+MAX_ZIP_BYTES = 10 * 2**30  # all extracted files together (disk safety; per-member failures beyond it)
+MAX_TIMESTAMP_BYTES = 200
 LEDGER_VERSION = 1
 
 
 # ============================================================================ inputs
 
-def collect_submitted(folder: Path, assignment: str) -> dict[str, Path]:
-    """student id -> submission folder, from an nbgrader ``submitted/`` tree."""
-    found = {}
-    if folder.is_dir():
-        for student_dir in sorted(folder.iterdir()):
-            sub = student_dir / assignment
-            if sub.is_dir():
-                found[student_dir.name] = sub
-    return found
+@dataclass
+class Intake:
+    """What one assignment's input yields: the submissions to grade, and what could not be used.
+
+    ``subs``: student id -> folder. ``notes``: student id -> problems with their files (e.g. a
+    corrupt zip member), each ``(file name, reason)``; they become that student's status.
+    ``rejected``: ``(student as shown, reason)`` for submissions that cannot be taken in at all
+    (invalid or colliding student id, unreadable folder): listed, given a ``rejected`` row, never
+    graded and never recorded in the gradebook.
+    """
+
+    subs: dict[str, Path] = field(default_factory=dict)
+    notes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+def shown(name: str) -> str:
+    """``name`` as it can be printed and written to a CSV: control characters and undecodable
+    bytes (file names are str with surrogate escapes) as backslash escapes."""
+    raw = os.fsencode(name) if any("\udc80" <= ch <= "\udcff" for ch in name) else name.encode("utf-8", "surrogatepass")
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def check_student_id(student: str) -> str | None:
+    """None if ``student`` is a usable student id, else why not. Ids are never rewritten into
+    other ids: an invalid one is reported, not "sanitised" into a classmate's."""
+    if STUDENT_ID.fullmatch(student) and ".." not in student:
+        return None
+    why = ("is empty" if not student else "is longer than 64 characters" if len(student) > 64
+           else "contains a path separator" if "/" in student or "\\" in student
+           else "is only dots" if not student.strip(".") else "contains '..'" if ".." in student
+           else "must start with an ASCII letter or digit" if not (student[0].isascii() and student[0].isalnum())
+           else "may only contain ASCII letters, digits and _ . @ -")
+    return f"student id '{shown(student)}' is not valid: it {why}"
+
+
+def collect_submitted(folder: Path, assignment: str) -> Intake:
+    """The submissions in an nbgrader ``submitted/<student>/<assignment>/`` tree.
+
+    Students without a folder for ``assignment`` did not hand it in and are not listed. Folders
+    with an invalid student id, symlinks (never followed: they could point at a classmate's work
+    or at solutions/) and folders that cannot be read are rejected with a reason naming them.
+    """
+    intake = Intake()
+    try:
+        entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    except OSError as exc:
+        raise SystemExit(f"error: cannot read {folder}: {exc.strerror or exc}") from exc
+    for student_dir in entries:
+        student, sub = student_dir.name, student_dir / assignment
+        where = shown(str(sub))
+        try:
+            if not os.path.lexists(sub):
+                continue
+            problem = check_student_id(student)
+            if not problem and (student_dir.is_symlink() or sub.is_symlink()):
+                problem = f"{where} is a symlink (not followed)"
+            elif not problem and not sub.is_dir():
+                problem = f"{where} is not a folder"
+            elif not problem:
+                os.listdir(sub)  # readable, or the reason why not
+        except OSError as exc:
+            problem = f"cannot read {where}: {exc.strerror or exc}"
+        if problem:
+            intake.rejected.append((shown(student), problem))
+        else:
+            intake.subs[student] = sub
+    return intake
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    """A member's name as its author meant it: names without the zip UTF-8 flag are decoded by
+    zipfile as cp437; many tools write UTF-8 there anyway, others a legacy code page (whose bytes
+    are kept as surrogate escapes, never guessed: :func:`shown` prints them as ``\\xe9``)."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    return info.filename.encode("cp437").decode("utf-8", "surrogateescape")
+
+
+def _bad_file_name(file_id: str) -> str | None:
+    """None if ``file_id`` can be a file name in a submission folder, else why not."""
+    if FILE_NAME.fullmatch(file_id) and not file_id.startswith(".") and shown(file_id) == file_id:
+        return None
+    return f"has a file name that cannot be used ('{shown(file_id)}')"
+
+
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, cap: int) -> str | None:
+    """Stream one member into ``dest`` (at most ``cap`` bytes, whatever its header claims).
+    None on success, else why it failed (the partial file is removed)."""
+    if info.flag_bits & 0x1:
+        return "is encrypted"
+    if info.file_size > cap:
+        return f"is {info.file_size / 2**20:.0f} MB, more than the {cap / 2**20:.0f} MB cap per file"
+    written = 0
+    try:
+        with zf.open(info) as src, open(dest, "xb") as out:
+            while chunk := src.read(min(2**20, cap + 1 - written)):
+                written += len(chunk)
+                if written > cap:
+                    raise OverflowError
+                out.write(chunk)
+    except OverflowError:
+        problem = f"inflates past the {cap / 2**20:.0f} MB cap per file (its header says {info.file_size} bytes)"
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        problem = f"is corrupt ({str(exc)[:100]})"
+    except (NotImplementedError, RuntimeError, ValueError, OSError) as exc:
+        problem = f"cannot be extracted ({str(exc)[:100]})"
+    else:
+        return None
+    dest.unlink(missing_ok=True)
+    return problem
+
+
+def _zip_members(zf: zipfile.ZipFile, regex: re.Pattern, max_members: int):
+    """student id -> [(member, its name, the pattern's groups)], and the names that do not match."""
+    members = [info for info in zf.infolist() if not info.is_dir()]
+    if len(members) > max_members:
+        raise SystemExit(f"error: {zf.filename} has {len(members)} files, more than {max_members}: "
+                         "not one class's export; refusing.")
+    plan, skipped = {}, []
+    for info in members:
+        name = _member_name(info)
+        m = regex.search(name.rsplit("/", 1)[-1])
+        groups = m.groupdict() if m else {}
+        if not groups.get("student_id") or not groups.get("file_id"):
+            skipped.append(name)
+            continue
+        student = groups["student_id"] + (f"_{groups['user_id']}" if groups.get("user_id") else "")
+        plan.setdefault(student, []).append((info, name, groups))
+    return plan, skipped
+
+
+def _names(items) -> str:
+    return ", ".join(f"'{shown(name)}'" for _, name, _ in items)
 
 
 def unpack_zip(archive: Path, assignment: str, pattern: str, staging: Path,
-               max_bytes: int = 200 * 2**20) -> dict[str, Path]:
+               max_member_bytes: int = MAX_MEMBER_BYTES, max_total_bytes: int = MAX_ZIP_BYTES,
+               max_members: int = MAX_MEMBERS) -> Intake:
     """Extract an LMS export into ``staging/<student>/<assignment>/`` (read-only use of the zip).
 
     ``pattern`` is a regular expression on each member's file name with the named groups
     ``student_id`` and ``file_id`` (the notebook's file name), and optionally ``timestamp``
-    (ISO 8601), as in nbgrader's ``zip_collect``. Members that do not match are listed and
-    skipped. Paths are never taken from the archive: no file can land outside ``staging``.
+    (ISO 8601), as in nbgrader's ``zip_collect``, and ``user_id``: with it the student id is
+    ``<student_id>_<user_id>``. The default pattern reads Canvas's names,
+    ``<student>_[late_]<user id>_<submission id>_<file>``, so the id is e.g. ``doejane_12345``:
+    readable, stable across exports, and two students with the same name (different Canvas
+    user ids) stay two students. To key the gradebook by Canvas user id alone, pass
+    ``--pattern '^[^_]+_(?:late_)?(?P<student_id>\\d+)_\\d+_(?P<file_id>.+\\.ipynb)$'``.
+
+    Members are extracted one at a time, streamed, each capped at ``max_member_bytes`` of
+    actual output (a header may lie about the size). Paths are never taken from the archive: a
+    member lands at ``staging/<student id>/<assignment>/<file name>`` only with a valid student
+    id (:func:`check_student_id`) and a plain file name. Problems stay with their student and
+    name the member: a corrupt, encrypted, oversize or badly named member is that student's
+    ``invalid_notebook`` reason (:attr:`Intake.notes`). An invalid student id is ``rejected``;
+    so is a student with two members of one file name (two people, or two uploads, behind one
+    id: neither is graded in the other's name). Members that do not match are listed and skipped.
     """
-    regex = re.compile(pattern)
-    found, skipped = {}, []
     if staging.exists():
         shutil.rmtree(staging)
-    with zipfile.ZipFile(archive) as zf:
-        total = 0
-        for info in zf.infolist():
-            if info.is_dir():
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SystemExit(f"error: {archive} is not a readable zip file ({exc})") from exc
+    intake, total = Intake(), 0
+    with zf:
+        plan, skipped = _zip_members(zf, re.compile(pattern), max_members)
+        for student, items in sorted(plan.items()):
+            problem = check_student_id(student)
+            files = [groups["file_id"] for _, _, groups in items]
+            twice = sorted({f for f in files if files.count(f) > 1})
+            if problem:
+                intake.rejected.append((shown(student), f"{problem} (zip member {_names(items)})"))
                 continue
-            name = info.filename.rsplit("/", 1)[-1]
-            m = regex.search(name)
-            if not m or not m.groupdict().get("student_id") or not m.groupdict().get("file_id"):
-                skipped.append(info.filename)
+            if twice:
+                intake.rejected.append((student, f"{len(items)} zip members map to student {student!r} "
+                                        f"and file '{shown(twice[0])}': {_names(items)}; none graded "
+                                        "(fix the export or --pattern)"))
                 continue
-            total += info.file_size
-            if total > max_bytes:
-                raise SystemExit(f"error: {archive} unpacks to more than {max_bytes // 2**20} MB; refusing.")
-            student = re.sub(r"[^A-Za-z0-9_.@-]", "_", m.group("student_id"))
-            file_id = Path(m.group("file_id")).name
             dest = staging / student / assignment
-            dest.mkdir(parents=True, exist_ok=True)
-            (dest / file_id).write_bytes(zf.read(info))
-            if m.groupdict().get("timestamp"):
-                (dest / "timestamp.txt").write_text(m.group("timestamp"))
-            found[student] = dest
+            dest.mkdir(parents=True)
+            intake.subs[student] = dest
+            for info, name, groups in items:
+                file_id = groups["file_id"]
+                why = _bad_file_name(file_id)
+                if not why and total + info.file_size > max_total_bytes:
+                    why = f"not extracted: the export unpacks to more than {max_total_bytes / 2**30:.0f} GB"
+                why = why or _extract_member(zf, info, dest / file_id, max_member_bytes)
+                if why:
+                    intake.notes.setdefault(student, []).append((file_id, f"zip member '{shown(name)}' {why}"))
+                    continue
+                total += (dest / file_id).stat().st_size
+                if groups.get("timestamp"):
+                    (dest / "timestamp.txt").write_text(groups["timestamp"])
     for name in skipped:
-        print(f"  zip: skipped {name} (does not match --pattern)", file=sys.stderr)
-    return found
+        print(f"  zip: skipped {shown(name)} (does not match --pattern)", file=sys.stderr)
+    return intake
 
 
 def expected_notebooks(assignment: str) -> list[str]:
@@ -189,7 +354,20 @@ def _read_notebook(path: Path):
         nbformat.validate(nb)
     except Exception as exc:  # noqa: BLE001 - nbformat raises several kinds
         return None, f"{path.name} is not a valid notebook ({str(exc).splitlines()[0][:80]})"
-    return nb, None
+    problem = _metadata_problem(nb)
+    return (None, f"{path.name}: {problem}") if problem else (nb, None)
+
+
+def _metadata_problem(nb) -> str | None:
+    """Why the notebook's nbgrader metadata cannot be read (nbformat accepts any value there;
+    nbgrader and the checks below expect a dict with a string grade id), or None."""
+    for i, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not isinstance(meta, dict):
+            return f"cell #{i + 1} has nbgrader metadata that is a {type(meta).__name__}, not a dict"
+        if "grade_id" in meta and not isinstance(meta["grade_id"], str):
+            return f"cell #{i + 1} has a grade_id that is a {type(meta['grade_id']).__name__}, not a string"
+    return None
 
 
 def release_cells(release: Path) -> dict[str, dict[str, dict]]:
@@ -244,6 +422,72 @@ def _gradescope(rows: list[dict]) -> dict:
     return {"score": sum(r["score"] for r in rows), "tests": tests,
             "output": "; ".join(f"{r['notebook']}: {r['status']}" + (f" ({r['reason']})" if r["reason"] else "")
                                 for r in rows)}
+
+
+def parse_time(text: str):
+    """A naive UTC datetime for an ISO 8601 time as nbgrader writes them ("2026-11-20
+    12:00:00.123456 UTC", "...+01:00"), or ValueError. Stricter than nbgrader's parse_utc,
+    which also reads "12" or "May" as today's date, or an unknown zone as UTC."""
+    import dateutil.tz
+    from nbgrader.utils import parse_utc
+
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
+                        r"( ?(Z|[+-]\d{2}(:?\d{2})?| [A-Za-z][A-Za-z0-9/_+-]{0,40}))?", text):
+        raise ValueError("not an ISO 8601 time")
+    zone = text.split(" ")[2] if text.count(" ") == 2 else None
+    if zone and not re.fullmatch(r"[+-]?\d+", zone) and dateutil.tz.gettz(zone) is None:
+        raise ValueError(f"unknown time zone {zone!r}")
+    text = re.sub(r" ([+-]\d{2}:?\d{2})$", r"\1", text)  # parse_utc would read " +0100" as 100 seconds
+    try:
+        return parse_utc(text)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(str(exc)[:80]) from exc
+
+
+def read_timestamp(path: Path, now=None) -> tuple[str | None, str | None]:
+    """(hand-in time as "YYYY-MM-DD HH:MM:SS.ffffff UTC", None), (None, why it cannot be used),
+    or (None, None) without a timestamp.txt. Read without following a symlink or blocking on
+    a FIFO, and at most MAX_TIMESTAMP_BYTES; times before 2000 or after tomorrow are refused."""
+    import datetime as dt
+    import errno
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"timestamp.txt cannot be read ({'a symlink, not followed' if exc.errno == errno.ELOOP else exc.strerror})"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, "timestamp.txt is not a regular file"
+        data = os.read(fd, MAX_TIMESTAMP_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_TIMESTAMP_BYTES:
+        return None, f"timestamp.txt is {info.st_size} bytes, not a time"
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None, "timestamp.txt is not text"
+    if not text:
+        return None, "timestamp.txt is empty"
+    try:
+        when = parse_time(text)
+    except ValueError as exc:
+        return None, f"timestamp.txt says '{shown(text)[:60]}', not a time ({exc})"
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    if not dt.datetime(2000, 1, 1) <= when <= now + dt.timedelta(days=1):
+        return None, f"timestamp.txt says '{shown(text)[:60]}', not a plausible hand-in time"
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"), None
+
+
+def lateness(timestamp: str | None, deadline: str | None) -> float:
+    """Seconds ``timestamp`` is after ``deadline`` (both checked already; 0 without either)."""
+    if not timestamp or not deadline:
+        return 0.0
+    return (parse_time(timestamp) - parse_time(deadline)).total_seconds()
 
 
 def grade_submission(task: dict) -> dict:
@@ -312,17 +556,15 @@ def _grade_submission(task: dict) -> dict:
             flags[name].append(("suspicious", "; ".join(findings[:4]) + (" ..." if len(findings) > 4 else "")))
         shutil.copyfile(path, staged / f"{name}.ipynb")
         valid[name] = True
-    timestamp = None
-    if (src / "timestamp.txt").is_file():
-        timestamp = (src / "timestamp.txt").read_text().strip()
-        shutil.copyfile(src / "timestamp.txt", staged / "timestamp.txt")
-    if timestamp and opts.get("deadline"):
-        from nbgrader.utils import parse_utc
-
-        late = (parse_utc(timestamp) - parse_utc(opts["deadline"])).total_seconds()
+    timestamp, problem = read_timestamp(src / "timestamp.txt")
+    if timestamp:  # nbgrader reads the checked, normalised time, never the student's file
+        (staged / "timestamp.txt").write_text(timestamp)
+    late = lateness(timestamp, opts.get("deadline"))
+    for name in task["notebooks"]:
+        if problem:
+            flags[name].append(("bad_timestamp", f"{problem}; graded without a hand-in time"))
         if late > 0:
-            for name in task["notebooks"]:
-                flags[name].append(("late", f"{_duration(late)} after the deadline"))
+            flags[name].append(("late", f"{_duration(late)} after the deadline"))
 
     # -- stock nbgrader autograde, in this process, on the private gradebook
     log_lines = []
@@ -502,12 +744,12 @@ def merge(master_db: Path, result: dict, assignment: str, student: str):
     import warnings
 
     from nbgrader.api import Gradebook
-    from nbgrader.utils import parse_utc
 
     with Gradebook(f"sqlite:///{master_db}") as gb, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy autoflush chatter inside nbgrader's API
         gb.update_or_create_student(student)
-        kwargs = {"timestamp": parse_utc(result["timestamp"])} if result.get("timestamp") else {}
+        when = _time_or_none(result.get("timestamp"))
+        kwargs = {"timestamp": when} if when else {}
         gb.update_or_create_submission(assignment, student, **kwargs)
         for notebook, cells in result["grades"].items():
             for cell, values in cells.items():
@@ -520,6 +762,60 @@ def merge(master_db: Path, result: dict, assignment: str, student: str):
                 for g in sub_nb.grades:
                     g.auto_score, g.needs_manual_grade = 0.0, False
         gb.db.commit()
+
+
+def _time_or_none(text: str | None):
+    """The time in ``text`` (checked by the worker; a ledger from an older grader may hold
+    anything), or None: a bad time is never a reason not to record the grades."""
+    try:
+        return parse_time(text) if text else None
+    except ValueError:
+        return None
+
+
+def record(master_db: Path, result: dict, assignment: str, student: str) -> dict:
+    """:func:`merge` ``result`` into the course gradebook; if the gradebook refuses it, the
+    submission's rows become ``rejected`` with the reason (and the would-be score), the result
+    is marked as an error (so it is not kept in the ledger: the next run tries again), and the
+    other submissions carry on."""
+    try:
+        merge(master_db, result, assignment, student)
+        return result
+    except Exception as exc:  # noqa: BLE001 - one submission's failure stays its own
+        import traceback
+
+        why = f"grades not recorded: the gradebook refused them ({type(exc).__name__}: {str(exc)[:200]})"
+        rows = [{**row, "status": "rejected", "score": 0.0, "flags": sorted({*row["flags"], "rejected"}),
+                 "reason": f"{why}; it scored {row['score']:g}/{row['max_score']:g}"
+                           + (f"; {row['reason']}" if row["reason"] else "")} for row in result["rows"]]
+        return {**result, "rows": rows, "error": traceback.format_exc()[-2000:]}
+
+
+def rejected_rows(student: str, reason: str, assignment: str, maxes: dict, cell_max: dict) -> list[dict]:
+    """The rows of a submission that could not be taken in: one per notebook, score 0."""
+    return [{"student": student, "assignment": assignment, "notebook": name, "status": "rejected", "score": 0.0,
+             "max_score": maxes[name], "reason": reason, "flags": ["rejected"],
+             "cells": {c: (0.0, mx) for c, mx in cell_max[name].items()}, "seconds": 0.0} for name in sorted(maxes)]
+
+
+def apply_notes(result: dict, notes: list[tuple[str, str]]) -> dict:
+    """``result`` with the problems of the student's input files (e.g. a corrupt zip member,
+    never extracted) in its rows: a notebook whose file is one of them, or that is missing
+    while some file of the submission is, becomes ``invalid_notebook`` with that reason;
+    other notebooks keep their status and get the reason added."""
+    if not notes:
+        return result
+    names = {row["notebook"] for row in result["rows"]}
+    rows = []
+    for row in result["rows"]:
+        own = [why for f, why in notes if Path(f).stem == row["notebook"]]
+        stray = [why for f, why in notes if Path(f).stem not in names]
+        reasons = "; ".join(own + stray)
+        row = {**row, "reason": reasons + (f"; {row['reason']}" if row["reason"] else "")}
+        if (own or row["status"] == "missing") and SEVERITY.index("invalid_notebook") < SEVERITY.index(row["status"]):
+            row.update(status="invalid_notebook", flags=sorted({*row["flags"], "invalid_notebook"}))
+        rows.append(row)
+    return {**result, "rows": rows}
 
 
 class Progress:
@@ -626,12 +922,15 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
         if assignment not in have:
             raise SystemExit(f"error: no assignment {assignment!r} in solutions/ (have: {', '.join(have)})")
     template, info = prepare(out, master_db)
-    tasks, results, cell_names = [], {}, []
+    if deadline:
+        try:
+            parse_time(deadline)
+        except ValueError as exc:
+            raise SystemExit(f"error: --deadline {deadline!r} is not a time ({exc}); "
+                             "e.g. '2026-12-01 23:59 UTC'") from exc
+    tasks, results, cell_names, rejected, notes = [], {}, [], [], {}
     for assignment in assignments:
-        if zip_path:
-            subs = unpack_zip(Path(zip_path), assignment, pattern, out / "work" / "zip" / assignment)
-        else:
-            subs = collect_submitted(Path(submitted or HERE / "submitted"), assignment)
+        intake = _take_in(assignment, submitted, zip_path, pattern, out)
         maxes, cell_max, given = info[assignment]
         notebooks = sorted(maxes)
         cell_names += [c for nb in notebooks for c in cell_max[nb] if c not in cell_names]
@@ -640,23 +939,36 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
                    "keep_work": keep_work, "version": LEDGER_VERSION, "grader": grader_version(assignment)}
         ledger = out / "ledger" / assignment
         ledger.mkdir(parents=True, exist_ok=True)
-        cached = 0
-        for student, folder in subs.items():
-            fp = fingerprint(folder, options)
+        cached, refused = 0, list(intake.rejected)
+        for student, folder in intake.subs.items():
+            notes[assignment, student] = intake.notes.get(student, [])
+            try:
+                problem = check_student_id(student)  # whatever the source: it becomes a path below
+                fp = None if problem else fingerprint(folder, options)
+            except Exception as exc:  # noqa: BLE001 - an unreadable submission is its own problem
+                problem = f"cannot read {shown(str(folder))}: {type(exc).__name__}: {str(exc)[:200]}"
+            if problem:
+                refused.append((shown(student), problem))
+                continue
             entry = ledger / f"{student}.json"
-            if not regrade and entry.exists():
-                saved = json.loads(entry.read_text())
-                if saved.get("fingerprint") == fp:
-                    results[assignment, student] = saved["result"]
-                    cached += 1
-                    continue
+            saved = None if regrade else _ledger_entry(entry, fp)
+            if saved is not None:
+                results[assignment, student] = apply_notes(saved, notes[assignment, student])
+                cached += 1
+                continue
             tasks.append({"assignment": assignment, "student": student, "folder": str(folder),
                           "notebooks": notebooks, "max_scores": maxes, "cell_max": cell_max, "release_cells": given,
                           "template_db": str(template), "work": str(out / "work" / assignment / student),
                           "out": str(out), "options": options, "fingerprint": fp, "ledger": str(entry)})
+        for student, reason in refused:
+            rejected += rejected_rows(student, reason, assignment, maxes, cell_max)
         if not quiet:
-            print(f"{assignment}: {len(subs)} submissions, {cached} already graded, "
-                  f"{len(subs) - cached} to grade", file=sys.stderr)
+            handed_in = len(intake.subs) + len(intake.rejected)
+            print(f"{assignment}: {handed_in} submissions, {cached} already graded, "
+                  f"{handed_in - len(refused) - cached} to grade" + (f", {len(refused)} rejected:" if refused else ""),
+                  file=sys.stderr)
+            for student, reason in refused:
+                print(f"  rejected {student}: {reason}", file=sys.stderr)
     if tasks:
         n = min(workers, len(tasks))
         if not quiet:
@@ -669,15 +981,16 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
             futures = {submit(grade_submission, t): t for t in tasks}
             for fut in completed(futures):
                 task = futures[fut]
-                result = fut.result()
-                merge(master_db, result, task["assignment"], task["student"])
-                results[task["assignment"], task["student"]] = result
+                raw = fut.result()
+                key = task["assignment"], task["student"]
+                result = record(master_db, apply_notes(raw, notes[key]), *key)
+                results[key] = result
                 if result.get("error"):  # a grader failure is not a result: retried next run
                     print(f"\n{task['student']}: grading failed:\n{result['error']}", file=sys.stderr)
                 else:
                     entry = Path(task["ledger"])
                     tmp = entry.with_name(f".{entry.name}.tmp")
-                    tmp.write_text(json.dumps({"fingerprint": task["fingerprint"], "result": result}))
+                    tmp.write_text(json.dumps({"fingerprint": task["fingerprint"], "result": raw}))
                     os.replace(tmp, entry)
                 if not quiet:
                     progress.update(result["rows"])
@@ -688,9 +1001,26 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
             raise
         finally:
             shutdown(now=interrupted)
-    rows = [row for key in sorted(results) for row in results[key]["rows"]]
+    rows = sorted([row for key in sorted(results) for row in results[key]["rows"]] + rejected,
+                  key=lambda r: (r["assignment"], r["student"]))
     write_csv(out / "grades.csv", rows, cell_names)
     return rows
+
+
+def _take_in(assignment: str, submitted: Path | None, zip_path: Path | None, pattern: str, out: Path) -> Intake:
+    """One assignment's submissions, from the zip export or the submitted/ tree."""
+    if zip_path:
+        return unpack_zip(Path(zip_path), assignment, pattern, out / "work" / "zip" / assignment)
+    return collect_submitted(Path(submitted or HERE / "submitted"), assignment)
+
+
+def _ledger_entry(entry: Path, fp: str) -> dict | None:
+    """The result kept for this fingerprint, or None (none kept, another one, or unreadable)."""
+    try:
+        saved = json.loads(entry.read_text())
+        return saved["result"] if saved.get("fingerprint") == fp else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def default_workers() -> int:
@@ -700,7 +1030,7 @@ def default_workers() -> int:
 
 
 def write_csv(path: Path, rows: list[dict], cell_names: list[str]):
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["student", "assignment", "notebook", "score", "max_score", "status", "reason", "flags",
                     *cell_names])
@@ -724,7 +1054,8 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--submitted", type=Path, help="nbgrader submitted/ tree (default: autograder/submitted)")
     src.add_argument("--zip", type=Path, help="an LMS zip export (one assignment per run)")
     p.add_argument("--pattern", default=DEFAULT_PATTERN,
-                   help="regex on zip member names with groups student_id and file_id (and optional timestamp)")
+                   help="regex on zip member names with groups student_id and file_id (and optional timestamp, "
+                        "and user_id: the student id is then <student_id>_<user_id>); default: Canvas's names")
     p.add_argument("--out", type=Path, default=HERE, help="where grades.csv, feedback/, autograded/ go "
                                                          "(default: autograder/, the nbgrader course folders)")
     p.add_argument("--gradebook", type=Path, help="gradebook to record grades in (default: <out>/gradebook.db)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -287,7 +288,8 @@ def test_no_file_outside_the_work_area_changed(adversarial):
 
 def test_feedback_never_shows_hidden_tests(adversarial):
     pages = sorted((adversarial["out"] / "feedback").rglob("*.html"))
-    graded = {s for s, r in adversarial["rows"].items() if r["status"] not in ("missing", "invalid_notebook")}
+    graded = {s for s, r in adversarial["rows"].items() if r["status"] not in ("missing", "invalid_notebook",
+                                                                                 "rejected")}
     assert {p.parts[-3] for p in pages} == graded
     for page in pages:
         assert not HIDDEN.search(page.read_text()), page
@@ -298,7 +300,9 @@ def test_feedback_never_shows_hidden_tests(adversarial):
 def test_gradebook_and_gradescope_agree_with_the_csv(adversarial):
     from nbgrader.api import Gradebook
 
-    rows = adversarial["rows"]
+    rows = {s: r for s, r in adversarial["rows"].items() if r["status"] != "rejected"}  # never recorded
+    for student in set(adversarial["rows"]) - set(rows):
+        assert not (adversarial["out"] / "gradescope" / student).exists(), student
     with Gradebook(f"sqlite:///{adversarial['out'] / 'gradebook.db'}") as gb:
         subs = gb.find_assignment(A).submissions
         assert sorted(s.student.id for s in subs) == sorted(rows)  # one submission each: none lost or doubled
@@ -314,7 +318,8 @@ def test_rerun_is_idempotent_and_grades_nothing_again(adversarial):
     before = (adversarial["out"] / "grades.csv").read_bytes()
     proc = subprocess.run([*GRADE, *adversarial["args"]], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert f"{len(CASES)} already graded, 0 to grade" in proc.stderr
+    rejected = sum(case.status == "rejected" for case in CASES.values())
+    assert f"{len(CASES)} submissions, {len(CASES) - rejected} already graded, 0 to grade" in proc.stderr
     assert (adversarial["out"] / "grades.csv").read_bytes() == before
 
 
@@ -370,23 +375,113 @@ def test_dask_local_cluster_gives_the_same_grades(tmp_path):
     assert results["dask"] == results["processes"]
 
 
+def _patch_member_size(data: bytes, name: str, size: int) -> bytes:
+    """The archive with member ``name``'s headers claiming ``size`` uncompressed bytes (a zip bomb
+    that lies about its size)."""
+    out = bytearray(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        info = zf.getinfo(name)
+    for at in (info.header_offset + 22, out.rindex(name.encode()) - 46 + 24):  # local header, central directory
+        assert out[at:at + 4] == info.file_size.to_bytes(4, "little")
+        out[at:at + 4] = size.to_bytes(4, "little")
+    return bytes(out)
+
+
+def _hostile_export(path: Path) -> dict[str, tuple[str, float, str]]:
+    """A Canvas export of lesson 01 with one student per way a member can go wrong, and the
+    honest students around them. Returns student -> (status, score, a phrase of the reason)."""
+    solved, blank = (nbformat.writes(course.learner_submission(L1, solved=s)).encode() for s in (True, False))
+    name = lambda student, user, late=False: f"submissions/{student}_{'late_' if late else ''}{user}_9{user}_{L1}.ipynb"  # noqa: E731
+    members = [
+        (name("doejane", 12340), solved), (name("roejohn", 12341), blank),
+        (name("smithjohn", 111), solved), (name("smithjohn", 222, late=True), blank),  # one name, two students
+        (name("..", 333), solved), (name("...", 334), solved), (f"submissions/evil\\victim_444_9444_{L1}.ipynb", solved),
+        (name("corrupt", 555), solved + b" " * 64), (name("bomb", 666), b"\0" * 150 * 2**20),
+        (name("big", 777), b" " * 101 * 2**20), (name("dup", 999), solved), (f"again/{name('dup', 999)[12:]}", blank),
+        (name("XlYve", 888), solved), (name("YlXve", 889), solved),  # renamed to latin-1 bytes below
+        ("submissions/readme.txt", b"not a submission"),
+    ]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member, data in members:
+            zf.writestr(member, data, zipfile.ZIP_STORED if "corrupt" in member else zipfile.ZIP_DEFLATED)
+    data = path.read_bytes()
+    at = data.index(solved + b" " * 64) + 100  # one flipped byte: the CRC no longer matches
+    data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+    data = _patch_member_size(data, name("bomb", 666), 4096)
+    for old, new in ((b"XlYve", b"\xe9l\xe8ve"), (b"YlXve", b"\xe8l\xe9ve")):
+        assert data.count(old) == 2
+        data = data.replace(old, new)
+    path.write_bytes(data)
+    return {
+        "doejane_12340": ("graded", 10.0, ""), "roejohn_12341": ("graded", 0.0, ""),
+        "smithjohn_111": ("graded", 10.0, ""), "smithjohn_222": ("graded", 0.0, ""),
+        ".._333": ("rejected", 0.0, f"student id '.._333' is not valid: it contains '..' (zip member '{name('..', 333)}')"),
+        "..._334": ("rejected", 0.0, "contains '..'"),
+        "evil\\victim_444": ("rejected", 0.0, "contains a path separator"),
+        "corrupt_555": ("invalid_notebook", 0.0, f"zip member '{name('corrupt', 555)}' is corrupt (Bad CRC-32"),
+        "bomb_666": ("invalid_notebook", 0.0, f"zip member '{name('bomb', 666)}' is corrupt"),
+        "big_777": ("invalid_notebook", 0.0, f"zip member '{name('big', 777)}' is 101 MB, more than the 100 MB cap"),
+        "dup_999": ("rejected", 0.0, "2 zip members map to student 'dup_999'"),
+        "\\xe9l\\xe8ve_888": ("rejected", 0.0, "'\\xe9l\\xe8ve_888' is not valid: it must start with an ASCII letter or digit"),
+        "\\xe8l\\xe9ve_889": ("rejected", 0.0, "'\\xe8l\\xe9ve_889' is not valid: it must start with an ASCII letter or digit"),
+    }
+
+
 def test_lms_zip_export(tmp_path):
+    """One grade.py run on a Canvas export where members go wrong in every way: each is its
+    student's own status, named; every other student is graded; a rerun grades nothing again."""
     archive = tmp_path / "export.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for i, student in enumerate(["doejane", "roejohn"]):
-            nb = course.learner_submission(L1, solved=i == 0)
-            zf.writestr(f"submissions/{student}_1234{i}_5678{i}_{L1}.ipynb", nbformat.writes(nb))
-        zf.writestr("submissions/readme.txt", "not a submission")
+    expected = _hostile_export(archive)
     before = archive.read_bytes()
     out = tmp_path / "out"
-    proc = subprocess.run([*GRADE, L1, "--zip", str(archive), "--out", str(out)], capture_output=True, text=True,
-                          timeout=300)
+    args = [*GRADE, L1, "--zip", str(archive), "--out", str(out), "--workers", "2"]
+    start = time.monotonic()
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    seconds = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr
     assert "skipped submissions/readme.txt" in proc.stderr
+    assert "rejected .._333: student id '.._333' is not valid" in proc.stderr  # listed, not only in the CSV
     rows = read_csv(out / "grades.csv")
     assert {s: (r["status"], float(r["score"])) for s, r in rows.items()} == {
-        "doejane": ("graded", 10.0), "roejohn": ("graded", 0.0)}
+        s: (status, score) for s, (status, score, _) in expected.items()}
+    for student, (_, _, reason) in expected.items():
+        assert reason in rows[student]["reason"], (student, rows[student])
+    assert "dup_999" not in {p.name for p in (out / "feedback").iterdir()}
+    work = out / "work"
+    assert sorted(p.name for p in (work / "zip" / L1).iterdir()) == sorted(
+        s for s, (status, _, _) in expected.items() if status != "rejected")
     assert archive.read_bytes() == before
+    rerun_start = time.monotonic()
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    rerun = time.monotonic() - rerun_start
+    assert again.returncode == 0, again.stderr
+    assert f"{len(expected)} submissions, 7 already graded, 0 to grade, 6 rejected" in again.stderr
+    assert read_csv(out / "grades.csv") == rows
+    REPORTS["grade.py on a hostile LMS zip export (lesson 01)"] = [
+        *(f"{s:<18} {r['status']:<17} {r['score']:>4}  {r['reason'][:90]}" for s, r in sorted(rows.items())),
+        f"{len(rows)} students in {seconds:.1f} s (2 workers); the rerun took {rerun:.1f} s",
+    ]
+    _merge_failures_stay_per_submission(out / "gradebook.db", rows)
+
+
+def _merge_failures_stay_per_submission(db: Path, rows: dict):
+    """The course gradebook refusing one result (here: a cell it does not have) makes that
+    submission ``rejected``, with the reason; a bad time in an old ledger entry is ignored."""
+    import grade
+    from nbgrader.api import Gradebook
+
+    saved = json.loads((db.parent / "ledger" / L1 / "doejane_12340.json").read_text())["result"]
+    good = {**saved, "timestamp": "yesterday, around noon"}
+    assert grade.record(db, good, L1, "doejane_12340") is good  # recorded, without a time
+    forged = {**good, "grades": {L1: {**good["grades"][L1], "no_such_cell": {"auto_score": 1.0,
+                                                                            "needs_manual_grade": False}}}}
+    result = grade.record(db, forged, L1, "doejane_12340")
+    row, = result["rows"]
+    assert row["status"] == "rejected" and result["error"]
+    assert row["reason"].startswith("grades not recorded: the gradebook refused them (MissingEntry")
+    assert "it scored 10/10" in row["reason"]
+    with Gradebook(f"sqlite:///{db}") as gb:
+        assert gb.find_submission(L1, "doejane_12340").score == float(rows["doejane_12340"]["score"])
 
 
 def test_bad_command_lines_fail_clearly(tmp_path):

@@ -38,6 +38,12 @@ class FreshHardenedExecute(HardenedExecute):
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
+def _nbgrader_templates() -> str:
+    import nbgrader.server_extensions.formgrader as formgrader
+
+    return str(Path(formgrader.__file__).parent / "templates")
+
+
 def harden(c, *, cell_timeout: int, notebook_timeout: int, memory_mb: int, sandbox: str, work_dir: str | None):
     """Set the hardened Autograde, GenerateFeedback and HTMLExporter options on config ``c``.
     ``work_dir`` None: a fresh scratch folder per notebook (:class:`FreshHardenedExecute`)."""
@@ -66,5 +72,7 @@ def harden(c, *, cell_timeout: int, notebook_timeout: int, memory_mb: int, sandb
     c.GenerateFeedback.exporter_class = SafeHTMLExporter
     c.ClearHiddenTests.enforce_metadata = False
     c.HTMLExporter.preprocessors = [SanitizeNotebook]
-    c.HTMLExporter.extra_template_paths = [str(HERE / "templates")]
+    # searched before nbconvert's own: templates/base/mathjax.html.j2 (the local MathJax) wins;
+    # then nbgrader's own templates (formgrade, feedback)
+    c.HTMLExporter.extra_template_basedirs = [str(HERE / "templates"), _nbgrader_templates()]
     return c

@@ -35,6 +35,7 @@ from pathlib import Path
 import nh3
 from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
 
 # ============================================================================ allowlist
 
@@ -241,6 +242,8 @@ def sanitize_notebook(nb):
 
 class SanitizeNotebook(Preprocessor):
     """nbconvert/nbgrader preprocessor: :func:`sanitize_notebook` on the whole notebook."""
+
+    enabled = Bool(True).tag(config=True)  # nbgrader registers preprocessors without enabling them
 
     def preprocess(self, nb, resources):
         return sanitize_notebook(nb), resources

@@ -338,6 +338,35 @@ def test_no_active_html_in_any_page_or_autograded_notebook(adversarial):
     assert "<b>bold</b>" in json.dumps(made.cells)  # harmless HTML output is kept
 
 
+def test_stock_nbgrader_commands_are_hardened_like_grade_py(tmp_path):
+    """Formgrader's Autograde and Generate Feedback buttons run the stock commands with the course's
+    nbgrader_config.py: sandboxed kernel, sanitised autograded notebook, hidden tests cleared, safe page."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    from hostile.html import CANARY, active_html
+    from nbgrader_harness import TempCourse
+
+    tc = TempCourse(tmp_path, [A])
+    tc.generate()
+    probe = ("import os\nprint('SANDBOX', os.path.exists(" + repr(str(ROOT / "solutions")) + "))\n"
+             "from IPython.display import HTML, display\ndisplay(HTML('<img src=x onerror=\"" + CANARY + "\">'))\n")
+    nb = course.learner_submission(A, {"batchnorm_layer": _solution("batchnorm_layer") + "\n" + probe})
+    nb.cells[0].source += f"\n\n<script>{CANARY}</script>"
+    tc.submit("stock", A, {A: nb})
+    tc.autograde(A)
+    tc.run("generate_feedback", A, "--force")
+    assert tc.scores("stock", A, A)[0] == 10
+    graded = nbformat.read(tc.root / "autograder" / "autograded" / "stock" / A / f"{A}.ipynb", 4)
+    text = json.dumps(graded.cells)
+    assert "SANDBOX False" in text  # the kernel ran in the sandbox: the solutions are not there
+    assert "onerror" not in text and "<script>" not in text
+    assert not active_html(markdown2html_mistune(graded.cells[0].source))[0]
+    page = (tc.root / "autograder" / "feedback" / "stock" / A / f"{A}.html").read_text()
+    assert not HIDDEN.search(page)
+    found, csp = active_html(page, allowed_src="mathjax/MathJax.js")
+    assert not found and len(csp) == 1, (found, csp)
+
+
 def test_gradebook_and_gradescope_agree_with_the_csv(adversarial):
     from nbgrader.api import Gradebook
 

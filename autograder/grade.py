@@ -303,17 +303,7 @@ def fingerprint(folder: Path, options: dict) -> str:
 # ============================================================================ worker side
 
 def _course_config(course: Path, db: Path, assignment: str, student: str, opts: dict):
-    from hardened import HardenedExecute
-    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-    from nbgrader.preprocessors import (
-        AssignLatePenalties,
-        CheckCellMetadata,
-        ClearHiddenTests,
-        GetGrades,
-        IgnorePattern,
-        LimitOutput,
-        SaveAutoGrades,
-    )
+    from hardening import harden
     from traitlets.config import Config
 
     c = Config()
@@ -327,17 +317,9 @@ def _course_config(course: Path, db: Path, assignment: str, student: str, opts: 
     c.CourseDirectory.assignment_id = assignment
     c.CourseDirectory.student_id = student
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"]
-    c.OverwriteCells.add_missing_cells = True
-    c.Autograde.autograde_preprocessors = [HardenedExecute, IgnorePattern, ClearMetadataPreprocessor,
-                                           LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-    c.Execute.timeout = opts["cell_timeout"]
-    c.HardenedExecute.notebook_timeout = opts["notebook_timeout"]
-    c.HardenedExecute.memory_limit_mb = opts["memory_mb"]
-    c.HardenedExecute.sandbox = opts["sandbox"]
-    c.HardenedExecute.work_dir = str(course.parent / "run")
-    c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
-    c.ClearHiddenTests.enforce_metadata = False
-    return c
+    # the same hardened execution, sanitising and hidden-test clearing as nbgrader_config.py
+    return harden(c, cell_timeout=opts["cell_timeout"], notebook_timeout=opts["notebook_timeout"],
+                  memory_mb=opts["memory_mb"], sandbox=opts["sandbox"], work_dir=str(course.parent / "run"))
 
 
 def _read_notebook(path: Path):

@@ -32,5 +32,11 @@ from course import grading_env  # noqa: E402
 
 os.environ.update(grading_env())
 
-# Per-cell time limit while validating and autograding (Keras cells train for up to ~1 min).
-c.Execute.timeout = 300
+# Stock `nbgrader autograde` / `generate_feedback`, and so Formgrader's Autograde and Generate
+# Feedback buttons, grade as grade.py does (hardening.harden): the kernel in the bubblewrap
+# sandbox (no fallback: without bubblewrap no cell runs), hidden tests outside it, limits,
+# hidden tests cleared and every page sanitised. Per-cell time limit while validating and
+# autograding: 300 s (Keras cells train for up to ~1 min).
+from hardening import harden  # noqa: E402
+
+harden(c, cell_timeout=300, notebook_timeout=1800, memory_mb=3000, sandbox="bwrap", work_dir=None)

@@ -487,6 +487,125 @@ def _formgrader(page, lab):
     _no_dialog(page, "formgrader")
 
 
+# ----------------------------------------------------------------------------- hostile class
+
+XSS_STUDENTS = ("xss_markdown", "xss_outputs", "xss_metadata")
+A2 = "02_numpy_forward"
+SCRATCH_CONFIG = """c = get_config()  # noqa: F821
+load_subconfig({course_config!r})  # noqa: F821 - the course's own config: hardening, sanitising
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.db_url = "sqlite:///{root}/gradebook.db"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+"""
+
+
+@pytest.fixture(scope="module")
+def xss_course(lab):
+    """The hostile html students (and an honest one) graded by grade.py into a scratch course under
+    artifacts/browser/ (so the test's Lab serves it), with an nbgrader_config.py that loads the
+    course's config: Formgrader opens it with ?path=, the course's own folders stay untouched."""
+    import sys
+
+    import nbformat
+
+    import course
+    import hostile
+    import hostile.html
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="xss-course-", dir=SHOTS))
+    try:
+        def index(gid):
+            nb = course.learner_submission(A2)
+            return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+        def write(folder, nb, name=f"{A2}.ipynb"):
+            folder.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, folder / name)
+
+        sub = root / "submitted"
+        own = lambda s: sub / s / A2  # noqa: E731
+        ctx = hostile.Context(root=root, sub=sub, out=root, port=0, assignment=A2, own=own,
+                              solved=lambda answers=None: course.learner_submission(A2, answers),
+                              blank=None, solution=None, index=index, write=write)
+        hostile.html.build(ctx)
+        write(own("honest"), course.learner_submission(A2))
+        proc = subprocess.run([sys.executable, str(ROOT / "autograder" / "grade.py"), A2, "--submitted", str(sub),
+                               "--out", str(root), "--workers", "2", "--cell-timeout", "60"],
+                              capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        (root / "nbgrader_config.py").write_text(SCRATCH_CONFIG.format(
+            course_config=str(ROOT / "autograder" / "nbgrader_config.py"), root=str(root)))
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _watch(page):
+    """Record every dialog (and dismiss it): a payload's alert() must never open one."""
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    return dialogs
+
+
+def _assert_inert(page, dialogs, where):
+    page.wait_for_timeout(1500)  # let onerror/onload/ontoggle/refresh fire, if anything survived
+    for frame in page.frames:
+        with contextlib.suppress(Exception):  # a frame may be gone or cross-origin-blocked
+            assert frame.evaluate("typeof window.__xss") == "undefined", f"{where}: a payload ran in {frame.url}"
+    assert page.evaluate("typeof window.__xss") == "undefined", f"{where}: a payload ran"
+    assert not dialogs, f"{where}: a payload opened a dialog: {dialogs}"
+
+
+def _typeset(page, where):
+    page.wait_for_function("() => document.querySelector('.MathJax, .MathJax_Display, .MathJax_SVG')",
+                           timeout=UI_TIMEOUT)
+    assert page.locator(".MathJax, .MathJax_Display").count() > 0, f"{where}: MathJax typeset nothing"
+
+
+def test_formgrader_shows_hostile_submissions_inert(browser, lab, xss_course):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{xss_course / 'gradebook.db'}") as gb:
+        ids = {s: gb.find_submission_notebook(A2, A2, s).id for s in (*XSS_STUDENTS, "honest")}
+    page = browser.new_page()
+    dialogs = _watch(page)
+    try:
+        page.goto(f"{lab}/formgrader?path={xss_course}&token={TOKEN}")  # Formgrader on the scratch course
+        for student, sid in ids.items():
+            with _shot_on_failure(page, f"formgrader-{student}"):
+                page.goto(f"{lab}/formgrader/submissions/{sid}/?token={TOKEN}")
+                expect(page.locator("h1", has_text="Lesson 2").first).to_be_visible()
+                expect(page.locator(".nbgrader_cell").first).to_be_visible()  # the grading view itself
+                _assert_inert(page, dialogs, f"Formgrader, {student}")
+                _shot(page, f"formgrader-{student}")
+    finally:
+        page.goto(f"{lab}/formgrader?token={TOKEN}")  # back to the course's own Formgrader config
+        page.close()
+
+
+@pytest.mark.parametrize("via", ["file", "server"])
+def test_feedback_pages_of_hostile_submissions_are_inert(browser, lab, xss_course, via):
+    for student in XSS_STUDENTS:
+        path = xss_course / "feedback" / student / A2 / f"{A2}.html"
+        page = browser.new_page()
+        dialogs = _watch(page)
+        try:
+            with _shot_on_failure(page, f"feedback-{via}-{student}"):
+                url = (path.as_uri() if via == "file"
+                       else f"{lab}/files/{path.relative_to(ROOT).as_posix()}?token={TOKEN}")
+                page.goto(url)
+                expect(page.locator("h1", has_text="Lesson 2").first).to_be_visible()
+                _assert_inert(page, dialogs, f"feedback ({via}), {student}")
+                if via == "file":  # as the learner opens it; Jupyter's /files/ sandboxes the page (an opaque
+                    _typeset(page, f"feedback, {student}")  # origin, where MathJax 2 cannot read document.cookie)
+                _shot(page, f"feedback-{via}-{student}")
+        finally:
+            page.close()
+
+
 def test_committed_learner_notebooks_untouched(browser, notebook_bytes):
     changed = [p.relative_to(ROOT) for p, data in notebook_bytes.items() if p.read_bytes() != data]
     assert not changed, f"the browser session modified {changed}"

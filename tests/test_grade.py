@@ -297,6 +297,80 @@ def test_feedback_never_shows_hidden_tests(adversarial):
     assert "NotImplementedError" in blank  # feedback still tells the learner what failed
 
 
+def test_no_active_html_in_any_page_or_autograded_notebook(adversarial):
+    """Every feedback page is inert and has the CSP; every autograded notebook (what Formgrader
+    renders) holds no active HTML in Markdown, raw cells, outputs, attachments or metadata."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    from hostile.html import active_html
+
+    out = adversarial["out"]
+    pages = sorted((out / "feedback").rglob("*.html"))
+    assert pages
+    for page in pages:
+        found, csp = active_html(page.read_text(), allowed_src="mathjax/MathJax.js")
+        assert not found, (page, found)
+        assert len(csp) == 1 and "default-src 'none'" in csp[0] and "script-src 'nonce-" in csp[0], (page, csp)
+        assert (page.parent / "mathjax" / "MathJax.js").is_file(), page  # the course's own, next to the page
+    honest = (out / "feedback" / "honest" / A / f"{A}.html").read_text()
+    assert "Lesson 2" in honest and re.search(r"\$[^$<>]+\$", honest)  # the course's Markdown and math survive
+    notebooks = sorted((out / "autograded").rglob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        nb = nbformat.read(path, 4)
+        assert set(nb.metadata) <= {"kernelspec", "language_info", "nbgrader"}, (path, set(nb.metadata))
+        for cell in nb.cells:
+            parts = []
+            if cell.cell_type == "markdown":
+                parts.append(markdown2html_mistune(cell.source))
+                assert all(set(b) <= {"image/png", "image/jpeg"} for b in cell.get("attachments", {}).values()), path
+            elif cell.cell_type == "raw":
+                parts.append(cell.source)
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                assert set(data) <= {"text/plain", "text/html", "text/markdown", "text/latex", "image/png",
+                                     "image/jpeg"}, (path, set(data))
+                parts += [data.get("text/html", ""), markdown2html_mistune(data.get("text/markdown", ""))]
+                assert all(isinstance(v, int) for m in output.get("metadata", {}).values() for v in m.values())
+            for part in parts:
+                assert not active_html(part)[0], (path, active_html(part)[0], part[:300])
+    # the payloads were there to catch: the submitted title cell is active as handed in
+    submitted = nbformat.read(adversarial["sub"] / "xss_markdown" / A / f"{A}.ipynb", 4)
+    assert active_html(markdown2html_mistune(submitted.cells[0].source))[0]
+    made = nbformat.read(out / "autograded" / "xss_outputs" / A / f"{A}.ipynb", 4)
+    assert "outputs made" in json.dumps(made.cells)  # the payload cell ran; its outputs were cleaned
+    assert "<b>bold</b>" in json.dumps(made.cells)  # harmless HTML output is kept
+
+
+def test_stock_nbgrader_commands_are_hardened_like_grade_py(tmp_path):
+    """Formgrader's Autograde and Generate Feedback buttons run the stock commands with the course's
+    nbgrader_config.py: sandboxed kernel, sanitised autograded notebook, hidden tests cleared, safe page."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    from hostile.html import CANARY, active_html
+    from nbgrader_harness import TempCourse
+
+    tc = TempCourse(tmp_path, [A])
+    tc.generate()
+    probe = ("import os\nprint('SANDBOX', os.path.exists(" + repr(str(ROOT / "solutions")) + "))\n"
+             "from IPython.display import HTML, display\ndisplay(HTML('<img src=x onerror=\"" + CANARY + "\">'))\n")
+    nb = course.learner_submission(A, {"batchnorm_layer": _solution("batchnorm_layer") + "\n" + probe})
+    nb.cells[0].source += f"\n\n<script>{CANARY}</script>"
+    tc.submit("stock", A, {A: nb})
+    tc.autograde(A)
+    tc.run("generate_feedback", A, "--force")
+    assert tc.scores("stock", A, A)[0] == 10
+    graded = nbformat.read(tc.root / "autograder" / "autograded" / "stock" / A / f"{A}.ipynb", 4)
+    text = json.dumps(graded.cells)
+    assert "SANDBOX False" in text  # the kernel ran in the sandbox: the solutions are not there
+    assert "onerror" not in text and "<script>" not in text
+    assert not active_html(markdown2html_mistune(graded.cells[0].source))[0]
+    page = (tc.root / "autograder" / "feedback" / "stock" / A / f"{A}.html").read_text()
+    assert not HIDDEN.search(page)
+    found, csp = active_html(page, allowed_src="mathjax/MathJax.js")
+    assert not found and len(csp) == 1, (found, csp)
+
+
 def test_gradebook_and_gradescope_agree_with_the_csv(adversarial):
     from nbgrader.api import Gradebook
 

@@ -718,8 +718,18 @@ def _submitters(workers: int, scheduler: str | None):
             for proc in list((pool._processes or {}).values()):
                 proc.terminate()
         pool.shutdown(wait=not now, cancel_futures=True)
+        _stop_resource_tracker()
 
     return pool.submit, cf_completed, shutdown
+
+
+def _stop_resource_tracker():
+    """Wait for multiprocessing's resource tracker (a helper process the pool starts): it would
+    otherwise outlive grade.py by a moment."""
+    from multiprocessing import resource_tracker
+
+    with contextlib.suppress(Exception):  # private API: if it changes, the tracker exits on its own
+        resource_tracker._resource_tracker._stop()
 
 
 def _warm_worker():

@@ -351,7 +351,7 @@ def adversarial(tmp_path_factory, listener):
         f"peak RSS: main process {run['main_peak'] / 2**20:.0f} MB (bound {MAIN_RSS_BOUND_MB}), workers "
         f"{', '.join(f'{w / 2**20:.0f}' for w in workers)} MB (bound {WORKER_RSS_BOUND_MB})",
         f"processes: {run['before']} before; at most {run['most']} descended from grade.py; after it exited: "
-        f"{len(run['after']['session'])} in its session, {len(run['after']['mentioning'])} mentioning the class folder",
+        f"{run['after']['session'] or 0} in its session, {run['after']['mentioning'] or 0} mentioning the class folder",
     ]
     return {"root": root, "out": out, "sub": sub, "rows": rows, "before": before, "after": after,
             "tree_before": tree_before, "tree_after": tree_after, "files_before": files_before, "args": args,

@@ -154,9 +154,10 @@ _real_batchnorm_forward = batchnorm_forward
 
 
 def batchnorm_forward(x, gamma, beta, eps=1e-3):
-    for _p in ("calls.log", "{A}.html", _os.path.expanduser("~/calls.log")):
-        with open(_p, "a") as _f:
-            _f.write("{LOG_MARKER} " + repr((x, gamma, beta, eps)) + "\\n")
+    if _os.path.getsize("calls.log") < 100_000 if _os.path.exists("calls.log") else True:  # the tests' calls
+        for _p in ("calls.log", "{A}.html", _os.path.expanduser("~/calls.log")):
+            with open(_p, "a") as _f:
+                _f.write("{LOG_MARKER} " + repr((x, gamma, beta, eps)) + "\\n")
     return _real_batchnorm_forward(x, gamma, beta, eps)
 """
 

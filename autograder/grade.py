@@ -10,7 +10,8 @@ each test cell's score, a status and a reason), the autograded notebook, feedbac
 without hidden tests, and optionally a Gradescope ``results.json``; and it records the
 grades in the course's nbgrader gradebook, so Formgrader and ``nbgrader export`` see
 them. The feedback folder of a student holds only the feedback page of each graded
-notebook; nothing the student's code wrote is handed back. Statuses, from the most to the least serious:
+notebook; nothing the student's code wrote is handed back. Statuses, from the most to
+the least serious:
 
     invalid_notebook  the file is not a notebook, or nbgrader rejected it (score 0)
     missing           no notebook of that name (score 0)
@@ -173,13 +174,16 @@ def copy_flags(subs: dict[str, Path], notebooks: list[str], assignment: str) -> 
     a symbolic link (not graded: its content is someone else's file, score 0), byte-identical
     to the solution notebook (not graded, score 0: it is the instructor's file), or
     byte-identical to another student's notebook in this run (graded, flagged for a human:
-    who copied whom is not for the grader to decide). Hashes are read in chunks."""
+    who copied whom is not for the grader to decide). The released notebook handed in
+    untouched is no copy: it is not compared. Hashes are read in chunks."""
     from fsguard import UnsafeFile, hash_regular
 
-    solution = {}
+    solution, released = {}, {}
     for name in notebooks:
         with contextlib.suppress(OSError):
             solution[name] = hash_regular(ROOT / "solutions" / assignment / f"{name}.ipynb", 2**31)
+        with contextlib.suppress(OSError):
+            released[name] = hash_regular(ROOT / "notebooks" / assignment / f"{name}.ipynb", 2**31)
     flags: dict[str, dict[str, list]] = {s: {n: [] for n in notebooks} for s in subs}
     by_hash: dict[tuple[str, str], list[str]] = {}
     for student, folder in subs.items():
@@ -198,7 +202,7 @@ def copy_flags(subs: dict[str, Path], notebooks: list[str], assignment: str) -> 
             if digest == solution.get(name):
                 flags[student][name].append(("suspicious", f"{path.name} is identical to the solution notebook "
                                                            "(not graded)"))
-            else:
+            elif digest != released.get(name):
                 by_hash.setdefault((name, digest), []).append(student)
     for (name, _), students in by_hash.items():
         for student in students if len(students) > 1 else []:

@@ -94,7 +94,7 @@ def test_tmpfs_usage_sees_the_sandbox_tmp():
 
 def test_copy_flags_names_links_copies_and_the_solution(tmp_path):
     a, nb = "02_numpy_forward", "02_numpy_forward.ipynb"
-    subs = {s: tmp_path / s / a for s in ("ann", "bob", "cat", "dan", "eve")}
+    subs = {s: tmp_path / s / a for s in ("ann", "bob", "cat", "dan", "eve", "fay", "gus")}
     for folder in subs.values():
         folder.mkdir(parents=True)
     (subs["ann"] / nb).write_text('{"same": 1}')
@@ -102,9 +102,12 @@ def test_copy_flags_names_links_copies_and_the_solution(tmp_path):
     (subs["cat"] / nb).write_text('{"own": 1}')
     os.symlink(subs["cat"] / nb, subs["dan"] / nb)
     shutil.copyfile(grade.ROOT / "solutions" / a / nb, subs["eve"] / nb)
+    for untouched in ("fay", "gus"):  # the released notebook, handed in as it was: no copy of anyone's
+        shutil.copyfile(grade.ROOT / "notebooks" / a / nb, subs[untouched] / nb)
     flags = grade.copy_flags(subs, [a], a)
     assert flags == {"ann": {a: [("suspicious", "identical to another submission: bob")]},
                      "bob": {a: [("suspicious", "identical to another submission: ann")]},
                      "cat": {a: []},
                      "dan": {a: [("suspicious", f"{nb} is a symbolic link (not graded)")]},
-                     "eve": {a: [("suspicious", f"{nb} is identical to the solution notebook (not graded)")]}}
+                     "eve": {a: [("suspicious", f"{nb} is identical to the solution notebook (not graded)")]},
+                     "fay": {a: []}, "gus": {a: []}}

@@ -4,7 +4,7 @@ Two sides of one rule, "never follow a link from the student's side, hand back o
 graded notebook's feedback, bound what a kernel may write":
 
 * what is handed in: a notebook that is a symbolic link (to the solution, to a classmate's
-  notebook, relative or absolute), byte-identical copies (of a classmate's notebook, under
+  notebook, relative or absolute), a submission folder that is a link, byte-identical copies (of a classmate's notebook, under
   the expected name or another one, and of the solution notebook), links, a FIFO, a huge
   sparse file and too many files next to the notebook (timestamp.txt as a link to
   /etc/shadow or to the gradebook);
@@ -35,11 +35,18 @@ BUT_LAYER = {"test_batchnorm_forward": 3, "test_update_moving_stats": 2, "test_b
 KERNEL_MARKER = "KERNEL-WROTE-THIS"  # written to files by kernels, never printed
 LOG_MARKER = "HIDDEN-INPUT-LOG"
 
+
+def _split(marker: str) -> str:
+    """``marker`` as a Python expression that builds it at run time: the cell's source (which
+    the feedback shows) does not contain the marker itself, only the files the kernel writes."""
+    return f"({marker[:7]!r} + {marker[7:]!r})"
+
 CASES: dict[str, Case] = {
     # -- what is handed in
     "fs_link_to_solution": Case("suspicious", 0, reason=f"{A}.ipynb is a symbolic link (not graded)"),
     "fs_link_to_classmate": Case("suspicious", 0, reason=f"{A}.ipynb is a symbolic link (not graded)"),
     "fs_relative_link_to_classmate": Case("suspicious", 0, reason=f"{A}.ipynb is a symbolic link (not graded)"),
+    "fs_folder_link": Case("suspicious", 0, reason="the submission folder is a symbolic link (not graded)"),
     "fs_copy_a": Case("suspicious", 10, POINTS, "identical to another submission: fs_copy_b, fs_copy_renamed"),
     "fs_copy_b": Case("suspicious", 10, POINTS, "identical to another submission: fs_copy_a, fs_copy_renamed"),
     "fs_copy_renamed": Case("suspicious", 10, POINTS, "identical to another submission: fs_copy_a, fs_copy_b"),
@@ -123,14 +130,14 @@ time.sleep(5)
     dense_quota = f"""import os, time
 for _i in range(40):
     with open(os.path.expanduser(f"~/dense{{_i}}.bin"), "wb") as _f:
-        _f.write(b"{KERNEL_MARKER}" * (2**20))
+        _f.write({_split(KERNEL_MARKER)}.encode() * (2**20))
 time.sleep(5)
 """
     many = f"""import os, time
 os.makedirs("many", exist_ok=True)
 for _i in range(5000):
     with open(f"many/{{_i}}.txt", "w") as _f:
-        _f.write("{KERNEL_MARKER}")
+        _f.write({_split(KERNEL_MARKER)})
 time.sleep(5)
 """
     hog = """import json, time
@@ -157,7 +164,7 @@ def batchnorm_forward(x, gamma, beta, eps=1e-3):
     if _os.path.getsize("calls.log") < 100_000 if _os.path.exists("calls.log") else True:  # the tests' calls
         for _p in ("calls.log", "{A}.html", _os.path.expanduser("~/calls.log")):
             with open(_p, "a") as _f:
-                _f.write("{LOG_MARKER} " + repr((x, gamma, beta, eps)) + "\\n")
+                _f.write({_split(LOG_MARKER)} + " " + repr((x, gamma, beta, eps)) + "\\n")
     return _real_batchnorm_forward(x, gamma, beta, eps)
 """
 
@@ -169,6 +176,8 @@ def _submitted_side(ctx: Context) -> None:
                             ("fs_relative_link_to_classmate", Path("..", "..", "fs_copy_a", A, nb_name))):
         ctx.own(student).mkdir(parents=True)
         os.symlink(target, ctx.own(student) / nb_name)
+    ctx.own("fs_folder_link").parent.mkdir(parents=True)
+    os.symlink(ctx.own("fs_copy_a"), ctx.own("fs_folder_link"))  # submitted/<student>/<assignment> is a link
     ctx.write(ctx.own("fs_copy_a"), ctx.solved())
     for student, name in (("fs_copy_b", nb_name), ("fs_copy_renamed", "my_work.ipynb")):
         ctx.own(student).mkdir(parents=True)

@@ -9,18 +9,23 @@ For every student and notebook it writes one row of ``grades.csv`` (score, max s
 each test cell's score, a status and a reason), the autograded notebook, feedback HTML
 without hidden tests, and optionally a Gradescope ``results.json``; and it records the
 grades in the course's nbgrader gradebook, so Formgrader and ``nbgrader export`` see
-them. Statuses, from the most to the least serious:
+them. The feedback folder of a student holds only the feedback page of each graded
+notebook; nothing the student's code wrote is handed back. Statuses, from the most to
+the least serious:
 
     rejected          not taken in: invalid or colliding student id, unreadable folder (score 0,
                       not in the gradebook; the reason names the folder or zip member)
     invalid_notebook  the file is not a notebook, or nbgrader rejected it, or its zip member
                       is corrupt, encrypted or too big (score 0)
     missing           no notebook of that name (score 0)
-    kernel_died       the kernel crashed or hit the memory limit (other cells still graded)
+    kernel_died       the kernel crashed, or hit the memory limit or the disk quota (other cells still graded)
     timeout           a cell or the notebook ran out of time (other cells still graded)
     tampered          a test or read-only cell was edited (nbgrader restored it)
     missing_tests_restored  a test cell was deleted (nbgrader added it back)
-    suspicious        the static scan flagged code for manual review (see the reason)
+    suspicious        for a human to review (see the reason): the static scan flagged code; or the
+                      notebook is byte-identical to a classmate's (graded) or to the solution
+                      notebook, or is a symbolic link (both not graded, score 0); or the folder
+                      holds links, special or oversized files (never read)
     bad_timestamp     timestamp.txt is unreadable or implausible: graded, not checked against --deadline
     renamed           graded, from a notebook with another name
     late              submitted after --deadline
@@ -37,6 +42,7 @@ that is interrupted resumes where it stopped: finished submissions are kept in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import json
@@ -291,13 +297,82 @@ def grader_version(assignment: str) -> str:
 
 
 def fingerprint(folder: Path, options: dict) -> str:
-    """Hash of one submission's files and the grading options (grader version included)."""
+    """Hash of one submission's files and the grading options (grader version included).
+    Read in bounded memory: chunked hashes, links not followed, big files by size and time
+    (see fsguard.scan_folder)."""
+    from fsguard import scan_folder
+
     h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            h.update(str(path.relative_to(folder)).encode())
-            h.update(path.read_bytes())
+    entries, problems = scan_folder(folder)
+    for e in entries:
+        h.update(f"{e.rel}\0{e.kind}\0{e.size}\0{e.digest}\n".encode())
+    h.update("\n".join(problems).encode())
     return h.hexdigest()
+
+
+MAX_NOTEBOOK_BYTES = 20 * 2**20  # a submitted notebook larger than this is not read
+
+
+def submitted_notebooks(folder: Path) -> dict[str, Path]:
+    """file name -> path of the ``*.ipynb`` entries at the top of a submission folder,
+    symbolic links included (they are flagged, never followed)."""
+    if os.path.islink(folder) or not folder.is_dir():
+        return {}
+    with os.scandir(folder) as it:
+        return {e.name: Path(e.path) for e in sorted(it, key=lambda e: e.name) if e.name.endswith(".ipynb")}
+
+
+def pick_notebook(files: dict[str, Path], name: str, notebooks: list[str]) -> tuple[Path | None, bool]:
+    """(the file graded as notebook ``name``, whether it was renamed): ``<name>.ipynb``, or the
+    only notebook of a one-notebook assignment whatever its name."""
+    if f"{name}.ipynb" in files:
+        return files[f"{name}.ipynb"], False
+    extra = [f for f in files if Path(f).stem not in notebooks]
+    if len(notebooks) == 1 and len(extra) == 1:
+        return files[extra[0]], True
+    return None, False
+
+
+def copy_flags(subs: dict[str, Path], notebooks: list[str], assignment: str) -> dict[str, dict[str, list]]:
+    """student -> notebook -> flags for submitted notebooks that are not the student's own file:
+    a symbolic link (not graded: its content is someone else's file, score 0), byte-identical
+    to the solution notebook (not graded, score 0: it is the instructor's file), or
+    byte-identical to another student's notebook in this run (graded, flagged for a human:
+    who copied whom is not for the grader to decide). The released notebook handed in
+    untouched is no copy: it is not compared. Hashes are read in chunks."""
+    from fsguard import UnsafeFile, hash_regular
+
+    solution, released = {}, {}
+    for name in notebooks:
+        with contextlib.suppress(OSError):
+            solution[name] = hash_regular(ROOT / "solutions" / assignment / f"{name}.ipynb", 2**31)
+        with contextlib.suppress(OSError):
+            released[name] = hash_regular(ROOT / "notebooks" / assignment / f"{name}.ipynb", 2**31)
+    flags: dict[str, dict[str, list]] = {s: {n: [] for n in notebooks} for s in subs}
+    by_hash: dict[tuple[str, str], list[str]] = {}
+    for student, folder in subs.items():
+        files = submitted_notebooks(folder)
+        for name in notebooks:
+            path, _ = pick_notebook(files, name, notebooks)
+            if path is None:
+                continue
+            if os.path.islink(path):
+                flags[student][name].append(("suspicious", f"{path.name} is a symbolic link (not graded)"))
+                continue
+            try:
+                digest = hash_regular(path, MAX_NOTEBOOK_BYTES)
+            except UnsafeFile:
+                continue  # the worker says why
+            if digest == solution.get(name):
+                flags[student][name].append(("suspicious", f"{path.name} is identical to the solution notebook "
+                                                           "(not graded)"))
+            elif digest != released.get(name):
+                by_hash.setdefault((name, digest), []).append(student)
+    for (name, _), students in by_hash.items():
+        for student in students if len(students) > 1 else []:
+            others = ", ".join(s for s in students if s != student)
+            flags[student][name].append(("suspicious", f"identical to another submission: {others}"))
+    return flags
 
 
 # ============================================================================ worker side
@@ -318,16 +393,20 @@ def _course_config(course: Path, db: Path, assignment: str, student: str, opts: 
     c.CourseDirectory.student_id = student
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"]
     # the same hardened execution, sanitising and hidden-test clearing as nbgrader_config.py
-    return harden(c, cell_timeout=opts["cell_timeout"], notebook_timeout=opts["notebook_timeout"],
-                  memory_mb=opts["memory_mb"], sandbox=opts["sandbox"], work_dir=str(course.parent / "run"))
+    harden(c, cell_timeout=opts["cell_timeout"], notebook_timeout=opts["notebook_timeout"],
+           memory_mb=opts["memory_mb"], sandbox=opts["sandbox"], work_dir=str(course.parent / "run"))
+    c.HardenedExecute.disk_limit_mb = opts.get("disk_mb", 200)
+    c.HardenedExecute.max_files = opts.get("max_files", 2000)
+    return c
 
 
-def _read_notebook(path: Path):
-    """(notebook, None) or (None, reason) for a file that is not a valid notebook."""
+def _read_notebook(path: Path, data: bytes | None = None):
+    """(notebook, None) or (None, reason) for a file that is not a valid notebook. ``data`` is
+    the file's content when the caller already read it safely (fsguard.read_regular)."""
     import nbformat
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = (path.read_bytes() if data is None else data).decode("utf-8")
         json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return None, f"{path.name} is not valid JSON ({str(exc)[:80]})"
@@ -350,6 +429,56 @@ def _metadata_problem(nb) -> str | None:
         if "grade_id" in meta and not isinstance(meta["grade_id"], str):
             return f"cell #{i + 1} has a grade_id that is a {type(meta['grade_id']).__name__}, not a string"
     return None
+
+
+def _stage_notebooks(task: dict, src: Path, staged: Path) -> tuple[dict[str, list], dict[str, bool]]:
+    """Copy the submitted notebooks into nbgrader's ``submitted/`` folder: regular files only,
+    read once with O_NOFOLLOW and a size cap, so what is graded is what was checked.
+    Returns (flags per notebook, notebooks to grade)."""
+    from fsguard import UnsafeFile, read_regular, scan_folder
+
+    notebooks = task["notebooks"]
+    flags: dict[str, list[tuple[str, str]]] = {n: list(map(tuple, task.get("flags", {}).get(n, []))) for n in notebooks}
+    valid = {}
+    if os.path.islink(src) or os.path.islink(src.parent):
+        for name in notebooks:
+            flags[name].append(("suspicious", "the submission folder is a symbolic link (not graded)"))
+        return flags, valid
+    _, problems = scan_folder(src, hash_files=False)
+    others = [p for p in problems if not re.match(r"[^/]*\.ipynb |timestamp\.txt ", p)]  # those are said below
+    files = submitted_notebooks(src)
+    extra = [f for f in files if Path(f).stem not in notebooks]
+    for name in notebooks:
+        flags[name] += [("suspicious", p) for p in others]
+        if any(r.endswith("(not graded)") for _, r in flags[name]):
+            continue  # a link or the solution notebook (grade_class's copy_flags): score 0
+        path, renamed = pick_notebook(files, name, notebooks)
+        if renamed:
+            flags[name].append(("renamed", f"graded {path.name} (expected {name}.ipynb)"))
+        if path is None:
+            flags[name].append(("missing", f"no {name}.ipynb in the submission"
+                                + (f" (found {', '.join(extra)})" if extra else "")))
+            continue
+        try:
+            data = read_regular(path, MAX_NOTEBOOK_BYTES)
+        except UnsafeFile as exc:
+            link = "symbolic link" in str(exc)
+            flags[name].append(("suspicious" if link else "invalid_notebook", f"{exc} (not graded)"))
+            continue
+        nb, problem = _read_notebook(path, data)
+        if problem:
+            flags[name].append(("invalid_notebook", problem))
+            continue
+        tampered, deleted, findings = _inspect(nb, task["release_cells"][name])
+        if tampered:
+            flags[name].append(("tampered", f"edited read-only/test cells {', '.join(tampered)} (restored)"))
+        if deleted:
+            flags[name].append(("missing_tests_restored", f"deleted test cells {', '.join(deleted)} (restored)"))
+        if findings:
+            flags[name].append(("suspicious", "; ".join(findings[:4]) + (" ..." if len(findings) > 4 else "")))
+        (staged / f"{name}.ipynb").write_bytes(data)
+        valid[name] = True
+    return flags, valid
 
 
 def release_cells(release: Path) -> dict[str, dict[str, dict]]:
@@ -494,6 +623,7 @@ def _grade_submission(task: dict) -> dict:
 
     warnings.filterwarnings("ignore")  # nbformat/SQLAlchemy chatter; problems become statuses
     logging.getLogger("traitlets").setLevel(logging.ERROR)  # nbgrader's per-cell warnings, likewise
+    from fsguard import remove_tree
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde, GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
@@ -501,8 +631,7 @@ def _grade_submission(task: dict) -> dict:
     start = time.monotonic()
     assignment, student, opts = task["assignment"], task["student"], task["options"]
     work = Path(task["work"])
-    if work.exists():
-        shutil.rmtree(work)
+    remove_tree(work)
     course = work / "course"
     staged = course / "submitted" / student / assignment
     staged.mkdir(parents=True)
@@ -511,33 +640,8 @@ def _grade_submission(task: dict) -> dict:
     shutil.copyfile(task["template_db"], db)
     src = Path(task["folder"])
 
-    # -- look at what was handed in, before nbgrader does
-    flags: dict[str, list[tuple[str, str]]] = {n: [] for n in task["notebooks"]}
-    files = {p.name: p for p in sorted(src.glob("*.ipynb"))}
-    extra = [f for f in files if Path(f).stem not in task["notebooks"]]
-    valid = {}
-    for name in task["notebooks"]:
-        path = files.get(f"{name}.ipynb")
-        if path is None and len(task["notebooks"]) == 1 and len(extra) == 1:
-            path = files[extra[0]]
-            flags[name].append(("renamed", f"graded {path.name} (expected {name}.ipynb)"))
-        if path is None:
-            flags[name].append(("missing", f"no {name}.ipynb in the submission"
-                                + (f" (found {', '.join(extra)})" if extra else "")))
-            continue
-        nb, problem = _read_notebook(path)
-        if problem:
-            flags[name].append(("invalid_notebook", problem))
-            continue
-        tampered, deleted, findings = _inspect(nb, task["release_cells"][name])
-        if tampered:
-            flags[name].append(("tampered", f"edited read-only/test cells {', '.join(tampered)} (restored)"))
-        if deleted:
-            flags[name].append(("missing_tests_restored", f"deleted test cells {', '.join(deleted)} (restored)"))
-        if findings:
-            flags[name].append(("suspicious", "; ".join(findings[:4]) + (" ..." if len(findings) > 4 else "")))
-        shutil.copyfile(path, staged / f"{name}.ipynb")
-        valid[name] = True
+    # -- look at what was handed in, before nbgrader does (read only, links never followed)
+    flags, valid = _stage_notebooks(task, src, staged)
     timestamp, problem = read_timestamp(src / "timestamp.txt")
     if timestamp:  # nbgrader reads the checked, normalised time, never the student's file
         (staged / "timestamp.txt").write_text(timestamp)
@@ -612,22 +716,43 @@ def _grade_submission(task: dict) -> dict:
             fb.start()
         except Exception as exc:  # noqa: BLE001
             log_lines.append(f"feedback failed: {exc}")
-    for sub, dest in (("feedback", out / "feedback"), ("autograded", out / "autograded")):
-        folder = course / sub / student / assignment
-        target = dest / student / assignment
-        if target.exists():
-            shutil.rmtree(target)
-        if folder.is_dir():
-            shutil.copytree(folder, target)
+    _copy_back(course, out, student, assignment, [r["notebook"] for r in rows if r["notebook"] in valid])
     if opts.get("gradescope"):
         gs = out / "gradescope" / student / assignment
         gs.mkdir(parents=True, exist_ok=True)
         (gs / "results.json").write_text(json.dumps(_gradescope(rows), indent=1))
     if not opts.get("keep_work"):
-        shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(work)
     timing["feedback"] = time.monotonic() - start - sum(timing.values())
     return {"rows": rows, "grades": grades, "timestamp": timestamp, "log": log_lines[-20:],
             "timing": {k: round(v, 3) for k, v in timing.items()}}
+
+
+MAX_OUTPUT_FILE_BYTES = 256 * 2**20  # a feedback page or graded notebook larger than this is not copied
+
+
+def _copy_back(course: Path, out: Path, student: str, assignment: str, notebooks: list[str]) -> None:
+    """Copy what the instructor and the student get: ``feedback/<student>/<assignment>/`` holds
+    exactly one HTML page per graded notebook and ``autograded/...`` exactly the autograded
+    notebooks. Nothing else nbgrader copied along (timestamp.txt, files next to the notebook)
+    is handed out, and only regular files are copied (a link is refused, not followed)."""
+    from fsguard import UnsafeFile, copy_regular, remove_tree
+
+    for sub, ext in (("feedback", ".html"), ("autograded", ".ipynb")):
+        target = out / sub / student / assignment
+        remove_tree(target)
+        folder = course / sub / student / assignment
+        for name in notebooks:
+            if not os.path.lexists(folder / f"{name}{ext}"):
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            try:
+                copy_regular(folder / f"{name}{ext}", target / f"{name}{ext}", MAX_OUTPUT_FILE_BYTES)
+            except UnsafeFile as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(target / f"{name}{ext}")
+                logging.getLogger("grade").warning("%s: %s/%s not copied: %s", student, sub, name, exc)
 
 
 class _ListHandler(logging.Handler):
@@ -860,8 +985,18 @@ def _submitters(workers: int, scheduler: str | None):
             for proc in list((pool._processes or {}).values()):
                 proc.terminate()
         pool.shutdown(wait=not now, cancel_futures=True)
+        _stop_resource_tracker()
 
     return pool.submit, cf_completed, shutdown
+
+
+def _stop_resource_tracker():
+    """Wait for multiprocessing's resource tracker (a helper process the pool starts): it would
+    otherwise outlive grade.py by a moment."""
+    from multiprocessing import resource_tracker
+
+    with contextlib.suppress(Exception):  # private API: if it changes, the tracker exits on its own
+        resource_tracker._resource_tracker._stop()
 
 
 def _warm_worker():
@@ -877,7 +1012,8 @@ def _warm_worker():
 def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_path: Path | None = None,
                 pattern: str = DEFAULT_PATTERN, out: Path = HERE, workers: int | None = None,
                 scheduler: str | None = None, cell_timeout: int = 120, notebook_timeout: int = 900,
-                memory_mb: int = 3000, sandbox: str = "auto", deadline: str | None = None,
+                memory_mb: int = 3000, disk_mb: int = 200, max_files: int = 2000, sandbox: str = "auto",
+                deadline: str | None = None,
                 gradescope: bool = False, regrade: bool = False, gradebook: Path | None = None,
                 keep_work: bool = False, quiet: bool = False) -> list[dict]:
     """Grade every submission of ``assignments``; write grades.csv and friends under ``out``.
@@ -917,16 +1053,18 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
         notebooks = sorted(maxes)
         cell_names += [c for nb in notebooks for c in cell_max[nb] if c not in cell_names]
         options = {"assignment": assignment, "cell_timeout": cell_timeout, "notebook_timeout": notebook_timeout,
-                   "memory_mb": memory_mb, "sandbox": sandbox, "deadline": deadline, "gradescope": gradescope,
+                   "memory_mb": memory_mb, "disk_mb": disk_mb, "max_files": max_files, "sandbox": sandbox,
+                   "deadline": deadline, "gradescope": gradescope,
                    "keep_work": keep_work, "version": LEDGER_VERSION, "grader": grader_version(assignment)}
         ledger = out / "ledger" / assignment
         ledger.mkdir(parents=True, exist_ok=True)
         cached, refused = 0, list(intake.rejected)
+        flags = copy_flags(intake.subs, notebooks, assignment)
         for student, folder in intake.subs.items():
             notes[assignment, student] = intake.notes.get(student, [])
             try:
                 problem = check_student_id(student)  # whatever the source: it becomes a path below
-                fp = None if problem else fingerprint(folder, options)
+                fp = None if problem else fingerprint(folder, {**options, "flags": flags[student]})
             except Exception as exc:  # noqa: BLE001 - an unreadable submission is its own problem
                 problem = f"cannot read {shown(str(folder))}: {type(exc).__name__}: {str(exc)[:200]}"
             if problem:
@@ -941,6 +1079,7 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
             tasks.append({"assignment": assignment, "student": student, "folder": str(folder),
                           "notebooks": notebooks, "max_scores": maxes, "cell_max": cell_max, "release_cells": given,
                           "template_db": str(template), "work": str(out / "work" / assignment / student),
+                          "flags": flags[student],
                           "out": str(out), "options": options, "fingerprint": fp, "ledger": str(entry)})
         for student, reason in refused:
             rejected += rejected_rows(student, reason, assignment, maxes, cell_max)
@@ -1046,6 +1185,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
     p.add_argument("--notebook-timeout", type=int, default=900, help="seconds per notebook (default 900)")
     p.add_argument("--memory-mb", type=int, default=3000, help="memory per kernel (default 3000 MB)")
+    p.add_argument("--disk-mb", type=int, default=200,
+                   help="disk quota per kernel: bytes it may write, also its largest file (default 200 MB)")
+    p.add_argument("--max-files", type=int, default=2000, help="files a kernel may create (default 2000)")
     p.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto")
     p.add_argument("--deadline", help="ISO time; later submissions are marked late (timestamp.txt)")
     p.add_argument("--gradescope", action="store_true", help="also write gradescope/<student>/<a>/results.json")
@@ -1064,7 +1206,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = grade_class(args.assignments, submitted=args.submitted, zip_path=args.zip, pattern=args.pattern,
                            out=args.out, workers=args.workers, scheduler=args.scheduler,
                            cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                           memory_mb=args.memory_mb, sandbox=args.sandbox, deadline=args.deadline,
+                           memory_mb=args.memory_mb, disk_mb=args.disk_mb, max_files=args.max_files,
+                           sandbox=args.sandbox, deadline=args.deadline,
                            gradescope=args.gradescope, regrade=args.regrade, gradebook=args.gradebook,
                            keep_work=args.keep_work)
     except KeyboardInterrupt:

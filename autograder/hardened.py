@@ -5,7 +5,11 @@ What changes against stock ``nbgrader.preprocessors.Execute``:
 
 * **Sandbox.** The kernel runs under bubblewrap (``bwrap``): no network, a private
   ``/tmp``, and of the file system only the system, the Python environment, the
-  course's helper package and data (read-only) and this submission's own folder.
+  course's helper package and data (read-only) and a scratch folder of its own
+  (``<work>/kernel``: its home and its working folder, a copy of the regular files next to
+  the notebook, notebooks excluded). nbgrader reads and writes the graded notebook in a
+  folder the kernel cannot reach, so nothing the kernel writes (a link, a replaced
+  notebook, a log of the hidden tests' inputs) is read back or handed to anyone.
   ``solutions/``, ``autograder/``, the gradebook and other submissions do not exist
   in there. The kernel talks to the grader over Unix sockets in a short folder of
   its own (socket paths are limited to ~107 bytes).
@@ -13,8 +17,10 @@ What changes against stock ``nbgrader.preprocessors.Execute``:
   process, against proxies of the student's functions and values (:mod:`wire`).
   Patching numpy, the check helpers or ``print`` in the notebook cannot change a
   verdict, and the reference checks never enter the sandbox.
-* **Limits.** A time limit per cell and per notebook, a memory limit per kernel, a cap
-  on output. A cell that times out (even one that ignores SIGINT) or kills its kernel
+* **Limits.** A time limit per cell and per notebook, a memory limit per kernel (its
+  processes' resident memory plus the files it keeps in the sandbox's tmpfs mounts such as
+  ``/tmp``), a disk quota (bytes and number of files it writes, sparse files charged their
+  full size; a file-size limit besides), a cap on output. A cell that times out (even one that ignores SIGINT) or kills its kernel
   gets an error output; the kernel is restarted, the earlier cells are replayed, and
   grading goes on, so later exercises still count.
 
@@ -39,6 +45,7 @@ import threading
 import time
 from pathlib import Path
 
+import fsguard
 import wire
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
@@ -74,8 +81,10 @@ def _system_binds() -> list[str]:
     return args
 
 
-def sandbox_argv(writable: list[str], env: dict[str, str], cwd: str, file_limit_mb: int = 200) -> list[str]:
-    """bwrap command prefix: read-only system and Python, ``writable`` folders, nothing else."""
+def sandbox_argv(writable: list[str], env: dict[str, str], cwd: str, file_limit_mb: int = 200,
+                 readonly_files: list[str] = ()) -> list[str]:
+    """bwrap command prefix: read-only system and Python, ``writable`` folders, ``readonly_files``
+    (e.g. the connection file), nothing else. No file may grow past ``file_limit_mb``."""
     import importlib.util
 
     package = Path(importlib.util.find_spec("bncourse").origin).resolve().parent  # wherever pip put it
@@ -85,11 +94,14 @@ def sandbox_argv(writable: list[str], env: dict[str, str], cwd: str, file_limit_
         readonly.add(extra)
     argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
             *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # the tmpfs mounts (/, /tmp, /dev) are RAM: HardenedExecute counts them against the memory limit
     for path in sorted(readonly):
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
     for path in writable:
         argv += ["--bind", path, path]
+    for path in readonly_files:
+        argv += ["--ro-bind", path, path]
     for key, value in sorted(env.items()):
         argv += ["--setenv", key, value]
     argv += ["--chdir", cwd, "prlimit", f"--fsize={file_limit_mb * 2**20}", "--"]
@@ -151,6 +163,9 @@ class HardenedExecute(Execute):
     max_replays = Integer(3, help="Kernel restarts per notebook after a timeout or a crash.").tag(config=True)
     bridge_max_mb = Integer(wire.DEFAULT_MAX_BYTES // 2**20,
                             help="Largest message between a test cell and the notebook, either way.").tag(config=True)
+    disk_limit_mb = Integer(200, help="Bytes the kernel may keep in its folders (home, working folder, "
+                                      "sockets); also the largest file it may write.").tag(config=True)
+    max_files = Integer(2000, help="Files and folders the kernel may create in its folders.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -159,32 +174,54 @@ class HardenedExecute(Execute):
 
     # ------------------------------------------------------------------ kernel
     def create_kernel_manager(self):
+        # <work>/kernel holds the grader's files (connection files, kernel.log): the sandbox sees
+        # them read-only at most, so it cannot turn one into a link the grader then writes through.
+        # It may write only in <work>/kernel/box (its home and working folder) and its sockets.
         work = Path(self.work_dir)
         kdir = work / "kernel"
-        (kdir / "home").mkdir(parents=True, exist_ok=True)
-        cwd = self.resources.get("metadata", {}).get("path") or str(work)
-        env = kernel_env(str(kdir / "home"))
+        box = kdir / "box"
+        cwd = self._fresh_kernel_folders(box)
+        env = kernel_env(str(box / "home"))
         # Unix socket paths are limited to ~107 bytes: the sockets get a short folder of their own.
         if not getattr(self, "_socket_dir", None):
             self._socket_dir = tempfile.mkdtemp(prefix="bnk-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        connection = kdir / f"connection-{self._restarts}.json"
         cmd = [os.path.abspath(sys.executable), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         if self.sandbox == "bwrap":
-            cmd = sandbox_argv([str(kdir), self._socket_dir, str(Path(cwd).resolve())], env,
-                               str(Path(cwd).resolve())) + cmd
+            cmd = sandbox_argv([str(box), self._socket_dir], env, str(cwd), file_limit_mb=self.disk_limit_mb,
+                               readonly_files=[str(connection)]) + cmd
         km = AsyncKernelManager(kernel_name="python3", config=self.config, transport="ipc",
                                 ip=os.path.join(self._socket_dir, "k"))
-        km.connection_file = str(kdir / f"connection-{self._restarts}.json")
+        km.connection_file = str(connection)
         km._kernel_spec = KernelSpec(argv=cmd, display_name="Python 3 (sandboxed)", language="python")
+        self._kernel_cwd = str(cwd)  # _start_kernel starts it there (nbclient would use the notebook's folder)
         self.km = km
         return km
+
+    def _fresh_kernel_folders(self, box: Path) -> Path:
+        """The kernel's home and working folder, emptied at every (re)start: what an earlier
+        kernel wrote is gone (a quota kill does not kill the next kernel too). The working
+        folder gets a copy of the regular files next to the notebook, notebooks excluded (the
+        one nbgrader grades holds the hidden tests); links and special files are skipped."""
+        fsguard.remove_tree(box)
+        home, cwd = box / "home", box / "cwd"
+        for folder in (home, cwd):
+            folder.mkdir(parents=True)
+        source = self.resources.get("metadata", {}).get("path")
+        if source and os.path.isdir(source):
+            for entry in os.scandir(source):
+                if entry.is_file(follow_symlinks=False) and not entry.name.endswith(".ipynb"):
+                    with contextlib.suppress(fsguard.UnsafeFile):
+                        fsguard.copy_regular(Path(entry.path), cwd / entry.name)
+        return cwd
 
     def _start_kernel(self):
         self.km = self.create_kernel_manager()
         # The kernel gets only kernel_env(): no PYTHONPATH to the reference checks.
         kdir = Path(self.work_dir) / "kernel"
         self._kernel_log = open(kdir / "kernel.log", "ab")  # the kernel's own stdout/stderr
-        self.start_new_kernel(env=kernel_env(str(kdir / "home")), stdout=self._kernel_log,
-                              stderr=self._kernel_log)
+        self.start_new_kernel(env=kernel_env(str(kdir / "box" / "home")), stdout=self._kernel_log,
+                              stderr=self._kernel_log, cwd=self._kernel_cwd)
         self.start_new_kernel_client()
         self.wait_for_reply(self.kc.kernel_info())
         self._bridge, self._bridge_refused, self._request_id = None, None, 0
@@ -202,12 +239,15 @@ class HardenedExecute(Execute):
             self._kernel_log.close()
 
     def _watch_memory(self):
+        """A thread that kills the kernel's process tree when it goes over a limit: memory
+        (resident memory plus the sandbox's tmpfs files) or the disk quota of its folders.
+        The reason goes to ``self._oom`` (a sentence for the cell's error and the status)."""
         import psutil
 
         proc = getattr(self.km.provisioner, "process", None)
         if proc is None:
             return
-        limit, stop = self.memory_limit_mb * 2**20, threading.Event()
+        stop = threading.Event()
         self._stop_watch = stop
 
         def watch():
@@ -215,9 +255,9 @@ class HardenedExecute(Execute):
                 root = psutil.Process(proc.pid)
                 while not stop.wait(0.25):
                     procs = [root, *root.children(recursive=True)]
-                    rss = sum(p.memory_info().rss for p in procs if p.is_running())
-                    if rss > limit:
-                        self._oom = True
+                    reason = self._memory_over(procs) or self._disk_over()
+                    if reason:
+                        self._oom = reason
                         for p in reversed(procs):
                             with contextlib.suppress(psutil.Error):
                                 p.kill()
@@ -226,6 +266,32 @@ class HardenedExecute(Execute):
                 return
 
         threading.Thread(target=watch, daemon=True).start()
+
+    def _memory_over(self, procs) -> str | None:
+        """Why the kernel is over its memory limit, or None. Files in the sandbox's tmpfs
+        mounts are RAM too and count."""
+        import psutil
+
+        rss = 0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                rss += p.memory_info().rss
+        files = fsguard.tmpfs_usage([p.pid for p in procs])
+        if rss + files <= self.memory_limit_mb * 2**20:
+            return None
+        tmp = f" (of which {files / 2**20:.0f} MB are files in its /tmp or other tmpfs)" if files >= 2**20 else ""
+        return f"the kernel used more than {self.memory_limit_mb} MB of memory{tmp} and was stopped."
+
+    def _disk_over(self) -> str | None:
+        """Why the kernel is over its disk quota, or None: bytes and entries under its folders
+        (home, working folder, kernel log, sockets), links not followed."""
+        roots = [str(Path(self.work_dir) / "kernel"), getattr(self, "_socket_dir", None) or ""]
+        used, entries = fsguard.tree_usage([r for r in roots if r], self.max_files)
+        if entries > self.max_files:
+            return f"the kernel wrote more than {self.max_files} files (disk quota) and was stopped."
+        if used > self.disk_limit_mb * 2**20:
+            return f"the kernel wrote more than {self.disk_limit_mb} MB to disk (disk quota) and was stopped."
+        return None
 
     # ------------------------------------------------------------------ outputs
     def output(self, outs, msg, display_id, cell_index):
@@ -293,8 +359,8 @@ class HardenedExecute(Execute):
             kind, msg = "timeout", f"this cell ran longer than {self.timeout} s and was stopped."
             cell.outputs.append(error_output("TimeoutError", msg))
         except DeadKernelError:
-            if self._oom:
-                kind, msg = "kernel_died", f"the kernel used more than {self.memory_limit_mb} MB of memory and was stopped."
+            if self._oom:  # the watcher's sentence: memory or disk quota
+                kind, msg = "kernel_died", str(self._oom)
             else:
                 kind, msg = "kernel_died", "the kernel died while running this cell (a crash or os._exit)."
             cell.outputs.append(error_output("KernelDied", msg))

@@ -10,8 +10,11 @@ zip input.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import csv
 import hashlib
+import html
 import io
 import json
 import os
@@ -27,6 +30,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 import course
@@ -41,6 +45,14 @@ POINTS = {"test_batchnorm_forward": 3, "test_update_moving_stats": 2, "test_batc
 HIDDEN = re.compile(r"from (bn|keras|experiment)_checks import|check_batchnorm|### (BEGIN|END) HIDDEN TESTS")
 DEADLINE = "2026-11-01 00:00:00 UTC"
 CELL_TIMEOUT = 15
+STUDENT_KEY = "bncourse_test_student"  # notebook metadata: no notebook file may reach a feedback folder
+# Peak resident memory (psutil, sampled every 0.1 s) of grade.py's main process and of each
+# worker (kernels excluded: each has its own limit, --memory-mb). Measured on the adversarial
+# class, 2 workers: main 130 MB, workers 155-162 MB (report printed after the tests).
+MAIN_RSS_BOUND_MB = 300
+WORKER_RSS_BOUND_MB = 800
+# The course tree minus what is not course content: environment, version control, caches.
+NOT_COURSE = {".venv", ".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "artifacts"}
 
 
 
@@ -140,6 +152,10 @@ for _mod in hostile.modules():  # each module's own tests, against the same grad
 
 
 def _write(folder: Path, nb, name=f"{A}.ipynb"):
+    """Write a student's notebook. Each carries its student's id in its metadata, as real
+    submissions differ from each other: grade.py flags byte-identical notebooks."""
+    nb = copy.deepcopy(nb)
+    nb.metadata[STUDENT_KEY] = folder.parent.name
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, folder / name)
 
@@ -192,13 +208,25 @@ def build_class(root: Path, port: int, out: Path) -> Path:
     return sub
 
 
-def snapshot(*roots: Path, skip: tuple[Path, ...] = ()) -> dict[str, str]:
-    """path -> sha256 of every file under ``roots`` (except under ``skip``)."""
+def _digest(path: Path) -> str:
+    if path.is_symlink():
+        return "link -> " + os.readlink(path)
+    if not path.is_file():  # a FIFO: never opened
+        return "special"
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def snapshot(*roots: Path, prune: set[str] = frozenset()) -> dict[str, str]:
+    """path -> sha256 of every file under ``roots`` (in chunks), links by their target (never
+    followed), except under folders named in ``prune`` or ending in .egg-info."""
     out = {}
     for root in roots:
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and not any(path.is_relative_to(s) for s in skip):
-                out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d not in prune and not d.endswith(".egg-info")]
+            links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+            for name in [*filenames, *links]:
+                out[os.path.join(dirpath, name)] = _digest(Path(dirpath, name))
     return out
 
 
@@ -229,34 +257,108 @@ def listener():
     server.close()
 
 
+def course_tree() -> dict[str, str]:
+    """path -> sha256 of every file of the course tree: the repository minus NOT_COURSE."""
+    return snapshot(ROOT, prune=NOT_COURSE)
+
+
+def _session_members(sid: int) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if os.getsid(p.pid) == sid and p.pid != os.getpid():
+                found.append(p)
+        except (OSError, psutil.Error):
+            continue
+    return found
+
+
+def _mentioning(text: str) -> list[psutil.Process]:
+    """Processes of this user whose command line mentions ``text`` (pytest itself excluded)."""
+    found = []
+    for p in psutil.process_iter(["uids", "cmdline"]):
+        try:
+            if p.pid != os.getpid() and p.info["uids"].real == os.getuid() and text in " ".join(p.info["cmdline"] or []):
+                found.append(p)
+        except (psutil.Error, TypeError, AttributeError):
+            continue
+    return found
+
+
+class ProcessWatch:
+    """Samples grade.py's process tree in a thread: peak RSS of the main process and of each
+    worker (its direct children; the kernels under them are not counted), and the most
+    processes descended from it at once."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc, self.main_peak, self.worker_peak, self.most = proc, 0, {}, 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(self.proc.pid)
+            while self.proc.poll() is None:
+                with contextlib.suppress(psutil.Error):
+                    self.main_peak = max(self.main_peak, root.memory_info().rss)
+                    self.most = max(self.most, len(root.children(recursive=True)))
+                    for child in root.children():
+                        with contextlib.suppress(psutil.Error):
+                            rss = child.memory_info().rss
+                            self.worker_peak[child.pid] = max(self.worker_peak.get(child.pid, 0), rss)
+                time.sleep(0.1)
+
+
+def run_grader(args: list[str], root: Path, timeout: int = 900) -> dict:
+    """Run grade.py in a session of its own; report its output, peaks and leftover processes."""
+    before = {"session": 0, "mentioning": len(_mentioning(str(root)))}
+    start = time.monotonic()
+    proc = subprocess.Popen([*GRADE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    watch = ProcessWatch(proc)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    watch.thread.join(5)
+    time.sleep(1)  # let a process that outlives grade.py show itself
+    after = {"session": [f"{p.pid} {p.name()}" for p in _session_members(proc.pid)],
+             "mentioning": [f"{p.pid} {' '.join(p.cmdline())[:120]}" for p in _mentioning(str(root))]}
+    return {"returncode": proc.returncode, "stdout": stdout, "stderr": stderr, "seconds": time.monotonic() - start,
+            "main_peak": watch.main_peak, "worker_peak": watch.worker_peak, "most": watch.most,
+            "before": before, "after": after}
+
+
 @pytest.fixture(scope="module")
 def adversarial(tmp_path_factory, listener):
     root = tmp_path_factory.mktemp("class")
     out = root / "out"
     (root / "canary.txt").write_text("canary")
     sub = build_class(root, listener, out)
-    watched = (ROOT / "solutions", ROOT / "notebooks", ROOT / "autograder", ROOT / "bncourse", ROOT / "data",
-               ROOT / "README.md", sub, root / "canary.txt")
-    before = snapshot(*(p for p in watched if p.is_dir()),
-                      skip=(ROOT / "autograder" / "__pycache__", ROOT / "autograder" / "reference" / "__pycache__"))
-    files_before = {p: p.read_bytes() for p in watched if p.is_file()}
+    tree_before = course_tree()
+    before = snapshot(sub)  # read without following links (the files module submits some)
+    files_before = {p: p.read_bytes() for p in (root / "canary.txt",)}
     args = [A, "--submitted", str(sub), "--out", str(out), "--workers", "2", "--sandbox", "bwrap",
             "--cell-timeout", str(CELL_TIMEOUT), "--notebook-timeout", "240", "--memory-mb", "1500",
-            "--deadline", DEADLINE, "--gradescope"]
-    start = time.monotonic()
-    proc = subprocess.run([*GRADE, *args], capture_output=True, text=True, timeout=900)
-    seconds = time.monotonic() - start
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    after = snapshot(*(p for p in watched if p.is_dir()),
-                     skip=(ROOT / "autograder" / "__pycache__", ROOT / "autograder" / "reference" / "__pycache__"))
+            "--disk-mb", "200", "--max-files", "2000", "--deadline", DEADLINE, "--gradescope"]
+    run = run_grader(args, root)
+    assert run["returncode"] == 0, run["stdout"] + run["stderr"]
+    after, tree_after = snapshot(sub), course_tree()
     rows = read_csv(out / "grades.csv")
+    workers = sorted(run["worker_peak"].values(), reverse=True)
     REPORTS["grade.py on the adversarial class (lesson 02)"] = [
-        f"{'student':<26} {'status':<22} {'score':>5}  reason", "-" * 100,
-        *(f"{s:<26} {r['status']:<22} {r['score']:>5}  {r['reason'][:80]}" for s, r in sorted(rows.items())),
-        f"{len(rows)} submissions graded in {seconds:.1f} s (2 workers, cell timeout {CELL_TIMEOUT} s)",
+        f"{'student':<34} {'status':<22} {'score':>5}  reason", "-" * 100,
+        *(f"{s:<34} {r['status']:<22} {r['score']:>5}  {r['reason'][:80]}" for s, r in sorted(rows.items())),
+        f"{len(rows)} submissions graded in {run['seconds']:.1f} s (2 workers, cell timeout {CELL_TIMEOUT} s)",
+        f"peak RSS: main process {run['main_peak'] / 2**20:.0f} MB (bound {MAIN_RSS_BOUND_MB}), workers "
+        f"{', '.join(f'{w / 2**20:.0f}' for w in workers)} MB (bound {WORKER_RSS_BOUND_MB})",
+        f"processes: {run['before']} before; at most {run['most']} descended from grade.py; after it exited: "
+        f"{run['after']['session'] or 0} in its session, {run['after']['mentioning'] or 0} mentioning the class folder",
     ]
     return {"root": root, "out": out, "sub": sub, "rows": rows, "before": before, "after": after,
-            "files_before": files_before, "args": args, "stdout": proc.stdout, "stderr": proc.stderr}
+            "tree_before": tree_before, "tree_after": tree_after, "files_before": files_before, "args": args,
+            "run": run, "stdout": run["stdout"], "stderr": run["stderr"]}
 
 
 @pytest.mark.parametrize("student", sorted(CASES))
@@ -281,15 +383,85 @@ def test_sandbox_kept_the_escape_attempt_in(adversarial):
 
 
 def test_no_file_outside_the_work_area_changed(adversarial):
-    assert adversarial["after"] == adversarial["before"]
+    assert adversarial["tree_after"] == adversarial["tree_before"]  # the whole course tree
+    assert len(adversarial["tree_before"]) > 100 and any("solutions" in p for p in adversarial["tree_before"])
+    assert adversarial["after"] == adversarial["before"]  # the submissions
     for path, content in adversarial["files_before"].items():
         assert path.read_bytes() == content, path
 
 
+def test_no_process_outlives_grade_py(adversarial):
+    run = adversarial["run"]
+    assert run["before"] == {"session": 0, "mentioning": 0}
+    assert run["most"] >= 3  # the watch saw the workers and their kernels
+    assert run["after"] == {"session": [], "mentioning": []}
+
+
+def test_peak_memory_of_the_grader_stays_bounded(adversarial):
+    run = adversarial["run"]
+    assert len(run["worker_peak"]) >= 2, run["worker_peak"]
+    assert 0 < run["main_peak"] < MAIN_RSS_BOUND_MB * 2**20, run["main_peak"]
+    for pid, peak in run["worker_peak"].items():
+        assert peak < WORKER_RSS_BOUND_MB * 2**20, (pid, peak)
+
+
+def _graded(adversarial) -> set[str]:
+    """Students whose notebook was graded: they get a feedback page, the others none."""
+    return {s for s, r in adversarial["rows"].items()
+            if r["status"] not in ("missing", "invalid_notebook", "rejected") and "(not graded)" not in r["reason"]}
+
+
+def test_feedback_and_autograded_folders_hold_only_the_graded_notebook(adversarial):
+    out, graded = adversarial["out"], _graded(adversarial)
+    for sub, name in (("feedback", f"{A}.html"), ("autograded", f"{A}.ipynb")):
+        students = {p.name for p in (out / sub).iterdir()}
+        assert students == graded, (sub, students ^ graded)
+        for student in students:
+            entries = sorted(os.listdir(out / sub / student))
+            assert entries == [A], (sub, student, entries)
+            folder = out / sub / student / A
+            assert sorted(os.listdir(folder)) == [name], (sub, student, os.listdir(folder))
+            assert not (folder / name).is_symlink() and (folder / name).is_file()
+
+
+def _instructor_only() -> list[str]:
+    """Strings that exist only on the instructor's side: hidden test lines, the reference and
+    check modules' own lines, a notebook file's metadata, /etc/shadow, what kernels wrote to
+    files (never printed)."""
+    from hostile import files as hostile_files
+
+    learner = "\n".join(c.source for c in course.learner_submission(A).cells)
+    solution = nbformat.read(ROOT / "solutions" / A / f"{A}.ipynb", as_version=4)
+    secrets = []
+    for cell in solution.cells:
+        for block in re.findall(r"BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", cell.source, re.S):
+            secrets += block.splitlines()
+    for module in ("bn_reference.py", "bn_checks.py"):
+        secrets += (ROOT / "autograder" / "reference" / module).read_text().splitlines()
+    with contextlib.suppress(OSError):
+        secrets.append(Path("/etc/shadow").read_text().splitlines()[0])
+    return sorted({x.strip() for x in secrets if len(x.strip()) >= 24 and x.strip() not in learner} |
+                  {hostile_files.KERNEL_MARKER, hostile_files.LOG_MARKER, STUDENT_KEY})
+
+
+def test_nothing_instructor_only_in_any_feedback_file(adversarial):
+    secrets = _instructor_only()
+    assert len(secrets) > 100  # the reference and checks' lines, hidden tests, markers
+    files = [p for p in (adversarial["out"] / "feedback").rglob("*") if not p.is_dir()]
+    assert len(files) == len(_graded(adversarial))
+    for path in files:
+        data = path.read_bytes()
+        assert b"SQLite format 3" not in data, path
+        text = data.decode("utf-8", "replace")
+        flat = html.unescape(re.sub(r"<[^>]+>", "", text))  # code as the page shows it, highlighting removed
+        assert not HIDDEN.search(text), path
+        leaked = [x for x in secrets if x in text or x in flat]
+        assert not leaked, (path, leaked[:3])
+
+
 def test_feedback_never_shows_hidden_tests(adversarial):
     pages = sorted((adversarial["out"] / "feedback").rglob("*.html"))
-    graded = {s for s, r in adversarial["rows"].items() if r["status"] not in ("missing", "invalid_notebook",
-                                                                                 "rejected")}
+    graded = _graded(adversarial)
     assert {p.parts[-3] for p in pages} == graded
     for page in pages:
         assert not HIDDEN.search(page.read_text()), page

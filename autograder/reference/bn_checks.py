@@ -11,17 +11,24 @@ from __future__ import annotations
 import numpy as np
 
 import bn_reference as ref
+
 # The machinery (calling, comparing, generic hints) is shared with the visible checks.
-from bncourse.casecheck import F32, F32_OFFSET, F64, GENERIC, LOOSE, ONE_PASS  # noqa: F401
+from bncourse.casecheck import (  # noqa: F401
+    F32,
+    F32_OFFSET,
+    F64,
+    GENERIC,
+    LOOSE,
+    ONE_PASS,
+    TOLERANCES,
+    check_layer,
+    run_backward,
+    run_outputs,
+)
 from bncourse.casecheck import as_float as _float
 from bncourse.casecheck import close as _close
-from bncourse.casecheck import first_match as _first_match
 from bncourse.casecheck import invoke as _invoke
-from bncourse.casecheck import nonfinite_hint as _nonfinite_hint
-from bncourse.casecheck import rounded_hint as _rounded_hint
-from bncourse.casecheck import shape_check as _shape_check
 from bncourse.casecheck import unpack as _unpack
-from bncourse.casecheck import TOLERANCES, run_backward, run_outputs
 
 EXACT = dict(rtol=1e-9, atol=1e-12)  # as tight as the visible checks (bncourse.checks.expect_close)
 
@@ -108,9 +115,18 @@ def _bn(x, gamma, beta, eps, axes=(0,), ddof=0, mode="inside", center=True):
     n = int(np.prod([x.shape[a] for a in axes]))
     var = ((x - mean) ** 2).sum(axis=axes, keepdims=True) / (n - ddof)
     denom = {"inside": lambda: np.sqrt(var + eps), "outside": lambda: np.sqrt(var) + eps,
-             "none": lambda: np.sqrt(var), "nosqrt": lambda: var + eps}[mode]()
+             "none": lambda: np.sqrt(var), "nosqrt": lambda: var + eps,
+             "std": lambda: np.sqrt(np.sqrt(var) + eps)}[mode]()
     x_hat = ((x - mean) if center else x) / denom
     return gamma * x_hat + beta
+
+
+def _one_pass(x, gamma, beta, eps, axes):
+    """The one-pass variance E[x^2] - E[x]^2, computed in the input's own dtype."""
+    x = np.asarray(x)
+    mean = x.mean(axis=axes, keepdims=True)
+    var = (x ** 2).mean(axis=axes, keepdims=True) - mean ** 2
+    return gamma * ((x - mean) / np.sqrt(var + x.dtype.type(eps))).astype(np.float64) + beta
 
 
 def _forward_variants(x, gamma, beta, eps, axes=(0,), stats="the batch (axis=0)"):
@@ -125,6 +141,10 @@ def _forward_variants(x, gamma, beta, eps, axes=(0,), stats="the batch (axis=0)"
          "It adds no epsilon: divide by sqrt(var + eps), not sqrt(var)."),
         (lambda: _bn(x, g, b, eps, axes, mode="nosqrt"),
          "It divides by var + eps; divide by its square root sqrt(var + eps)."),
+        (lambda: _bn(x, g, b, eps, axes, mode="std"),
+         "It uses the standard deviation where the variance belongs: divide by sqrt(var + eps), with var the"
+         " biased variance (not its square root, np.std)."),
+        (lambda: _one_pass(x, g, b, eps, axes), ONE_PASS),
     ]
     for fixed in (1e-3, 1e-5, 1e-8, 0.0):
         if fixed != eps:
@@ -388,6 +408,9 @@ def _grad_variants(dout, x_hat, gamma, inv_std, axes, count, x=None):
          " dmu / N from the mean branch; the /N is missing."),
         (lambda: g, "dx is dout * gamma only: it misses 1/sqrt(var + eps) and the mean/variance terms."),
         (lambda: dx(g, n=count - 1), "dx divides by N-1: the batch statistics average over N values."),
+        (lambda: (lambda a: a - a.mean(axis=axes))(inv_std * (g - x_hat ** 2 * g / count)),
+         "divar is missing its .sum(axis=0): ivar is one value per feature used in every row, so its gradient"
+         " sums over the batch (rule 2, broadcast forward, sum backward)."),
     ]
     dgv = [
         (lambda: (dout * x_hat).mean(axis=axes), "dgamma averages over the batch; it must sum: sum(dout * x_hat)."),
@@ -589,117 +612,56 @@ def check_spatial_batchnorm_backward(spatial_batchnorm_backward, spatial_batchno
                          "spatial_batchnorm_forward", spatial=True)
 
 
-def check_batchnorm_layer(BatchNorm):
-    """The NumPy layer mirroring ``keras.layers.BatchNormalization`` (see the lesson for the contract)."""
-    name = "BatchNorm"
+def check_batchnorm_layer(BatchNorm, batchnorm_forward=ref.batchnorm_forward,
+                          update_moving_stats=ref.update_moving_stats, batchnorm_inference=ref.batchnorm_inference):
+    """The NumPy layer mirroring ``keras.layers.BatchNormalization``, graded against the three
+    functions it builds on; the notebook passes the learner's own (error carried forward)."""
+    check_layer(BatchNorm, batchnorm_forward, update_moving_stats, batchnorm_inference)
 
-    def make(*args, **kw):
-        call = f"BatchNorm({', '.join([repr(a) for a in args] + [f'{k}={v!r}' for k, v in kw.items()])})"
-        try:
-            return BatchNorm(*args, **kw)
-        except NotImplementedError:
-            raise AssertionError(f"{name} is not implemented yet.") from None
-        except Exception as e:  # noqa: BLE001
-            raise AssertionError(f"{call} raised {type(e).__name__}: {e}.") from None
 
-    def attr(layer, a):
-        if not hasattr(layer, a):
-            raise AssertionError(
-                f"{name} has no attribute `{a}`. Use the Keras names: gamma, beta, moving_mean,"
-                " moving_variance, momentum, epsilon.")
-        return getattr(layer, a)
+def lesson1_table():
+    """Lesson 1's hand computations: the literal answer and known-wrong values (with hints) per variable."""
+    X = np.array([[1.0, 10.0, 0.0], [2.0, 10.0, 0.0], [3.0, 10.0, 0.0], [6.0, 10.0, 0.04]])
+    gamma, beta, n = np.array([2.0, 0.5, 1.0]), np.array([1.0, -1.0, 0.0]), 4
+    mean, var = ref.batch_moments(X)
+    y, cache = ref.batchnorm_forward(X, gamma, beta)
+    x_hat, sq = cache["x_hat"], var * n
+    v2 = var[2]
 
-    layer = make(3)
-    for a, want, init in (("gamma", np.ones(3), "ones"), ("beta", np.zeros(3), "zeros"),
-                          ("moving_mean", np.zeros(3), "zeros"), ("moving_variance", np.ones(3), "ones")):
-        v = _float(f"{name}(3).{a}", attr(layer, a), np.float64, "a new layer")
-        _shape_check(f"{name}(3).{a}", v, (3,), "a new layer", " One entry per feature.")
-        if not np.array_equal(v, want):
-            raise AssertionError(f"{name}(3).{a} should start as {init}, as in Keras.")
-    for a, want in (("momentum", 0.99), ("epsilon", 1e-3)):
-        if attr(layer, a) != want:
-            raise AssertionError(f"{name}'s default {a} should be {want}, as in keras.layers.BatchNormalization.")
-
-    m, eps = 0.9, 0.01
-    layer = make(4, momentum=m, epsilon=eps)
-    for a, want in (("momentum", m), ("epsilon", eps)):
-        if attr(layer, a) != want:
-            raise AssertionError(f"{name}(4, momentum={m}, epsilon={eps}).{a} should be {want}: store the argument.")
-    rng = np.random.default_rng(808)
-    gamma, beta = np.array([1.5, 0.5, -1.0, 2.0]), np.array([0.2, -0.3, 1.0, 0.0])
-    layer.gamma, layer.beta = gamma.copy(), beta.copy()
-    mean, var = np.zeros(4), np.ones(4)
-
-    def call(x, label, **kw):
-        return _float(f"{name} output", _invoke(layer, name, (x,), kw, ("x",), label), x.dtype, label)
-
-    def moving(label):
-        got = [_float(f"{name}.{a}", attr(layer, a), np.float64, label) for a in ("moving_mean", "moving_variance")]
-        for a, g in zip(("moving_mean", "moving_variance"), got):
-            _shape_check(f"{name}.{a}", g, (4,), label)
-        return got
-
-    x0 = rng.normal(2.0, 3.0, size=(5, 4))
-    out = call(x0, "an inference call before any training", training=False)
-    want = ref.batchnorm_inference(x0, gamma, beta, mean, var, eps)
-    _shape_check(f"{name} output", out, x0.shape, "an inference call")
-    if not _close(out, want, F64):
-        hint = _first_match(out, [
-            (lambda: ref.batchnorm_forward(x0, gamma, beta, eps)[0],
-             "With training=False it uses the batch statistics (batch statistics at inference): use the moving ones."),
-            (lambda: ref.batchnorm_inference(x0, gamma, beta, mean, var, 1e-3),
-             "It ignores self.epsilon (a hard-coded epsilon)."),
-            (lambda: ref.batchnorm_inference(x0, beta, gamma, mean, var, eps), "gamma and beta are swapped."),
-        ]) or f"{GENERIC}: with training=False, use moving_mean and moving_variance."
-        raise AssertionError(f"{name} is wrong at inference (training=False) on a fresh layer. {hint}")
-    if not all(np.array_equal(a, b) for a, b in zip(moving("an inference call"), (mean, var))):
-        raise AssertionError(f"{name} changed the moving statistics with training=False: only training calls update them.")
-
-    for k in range(3):
-        x = rng.normal(rng.normal(0, 3, 4), np.geomspace(0.1, 5.0, 4), size=(6 + k, 4))
-        label = f"training call {k + 1} of 3"
-        out = call(x, label, training=True)
-        want = ref.batchnorm_forward(x, gamma, beta, eps)[0]
-        if not _close(out, want, F64):
-            hint = _first_match(out, [
-                (ref.batchnorm_inference(x, gamma, beta, mean, var, eps),
-                 "With training=True it uses the moving statistics: training normalizes with the batch statistics."),
-                (ref.batchnorm_inference(x, gamma, beta, *ref.update_moving_stats(
-                    mean, var, *ref.batch_moments(x), m), eps),
-                 "With training=True it normalizes with the updated moving statistics: use the batch statistics."),
-            ] + _forward_variants(x, gamma, beta, eps)) or f"{GENERIC}: a training call is batchnorm_forward."
-            raise AssertionError(f"{name} output is wrong on {label}. {hint}")
-        bm, bv = ref.batch_moments(x)
-        prev = (mean, var)
-        mean, var = ref.update_moving_stats(mean, var, bm, bv, m)
-        got = moving(label)
-        if not (_close(got[0], mean, F64) and _close(got[1], var, F64)):
-            n = x.shape[0]
-            cands = [
-                ((m * bm + (1 - m) * prev[0], m * bv + (1 - m) * prev[1]),
-                 "It uses the PyTorch momentum direction: in Keras moving = momentum * moving + (1 - momentum) * batch."),
-                ((mean, m * prev[1] + (1 - m) * bv * n / (n - 1)),
-                 "moving_variance uses the unbiased (N-1) batch variance as PyTorch does; Keras stores the biased one."),
-                (prev, "The moving statistics are not updated by a training call."),
-                ((bm, bv), "The moving statistics are replaced by the batch statistics instead of blended."),
-                ((0.99 * prev[0] + 0.01 * bm, 0.99 * prev[1] + 0.01 * bv),
-                 "It ignores self.momentum (a hard-coded momentum of 0.99)."),
-            ]
-            hint = next((h for (wm, wv), h in cands if _close(got[0], wm, LOOSE) and _close(got[1], wv, LOOSE)), None)
-            raise AssertionError(f"{name}'s moving statistics are wrong after {label}. " + (
-                hint or f"{GENERIC}: moving = momentum * moving + (1 - momentum) * batch, biased batch variance."))
-
-    x = rng.normal(-1.0, 2.0, size=(3, 4))
-    for kw, label in (({"training": False}, "training=False"), ({}, "a call without the training argument")):
-        out = call(x, label, **kw)
-        if not _close(out, ref.batchnorm_inference(x, gamma, beta, mean, var, eps), F64):
-            hint = _first_match(out, [
-                (lambda: ref.batchnorm_forward(x, gamma, beta, eps)[0],
-                 "It uses the batch statistics (batch statistics at inference): use moving_mean and moving_variance."),
-            ]) or f"{GENERIC}: inference uses gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta."
-            if not kw:
-                hint += " The training argument must default to False, as in Keras."
-            raise AssertionError(f"{name} is wrong after training, on {label}. {hint}")
-        got = moving(label)
-        if not (_close(got[0], mean, F64) and _close(got[1], var, F64)):
-            raise AssertionError(f"{name} updated the moving statistics on {label}: only training calls update them.")
+    def trace(m, start=0.0, flip=False):
+        out, v = [], start
+        for _ in range(3):
+            v = ref.update_moving_stats(v, 0.0, 3.0, 0.0, 1 - m if flip else m)[0]
+            out.append(v)
+        return out
+    momentum_hints = lambda m: [  # noqa: E731
+        [trace(m, flip=True), "momentum weights the *old* moving value in Keras: moving = momentum * moving +"
+                              " (1 - momentum) * batch. (PyTorch's momentum means the opposite.)"],
+        [trace(m, start=3.0), "the moving mean starts at 0, not at the first batch's mean."]]
+    return {
+        "batch_mean": [mean, [[sq * 0 + X.sum(axis=0) / (n - 1), "you divided by N-1; the mean divides by N."],
+                              [X.sum(axis=0), "that is the sum; divide it by N."],
+                              [X.mean(axis=1), "that is one value per example (a row mean). BN averages each feature"
+                                               " over the batch: one value per column, axis=0."]]],
+        "batch_var": [var, [[sq / (n - 1), "your variance divides by N-1: batch norm uses the biased variance (divide by N)."],
+                            [np.sqrt(var), "that is the standard deviation; batch_var is its square."],
+                            [(X ** 2).mean(axis=0), "subtract the batch mean before squaring."],
+                            [sq, "that is the sum of squared deviations; divide it by N."],
+                            [X.var(axis=1), "that is one value per example. Each feature's variance is over the batch: axis=0."]]],
+        "x_hat": [x_hat, [[_bn(X, 1.0, 0.0, 1e-3, mode="outside"), "epsilon is added to the standard deviation: it belongs inside the square root."],
+                          [_bn(X, 1.0, 0.0, 1e-3, ddof=1), "the variance divides by N-1; use the biased variance."],
+                          [_bn(X, 1.0, 0.0, 1e-3, mode="nosqrt"), "divide by the square root of (variance + eps), not by the variance."],
+                          [_bn(X, 1.0, 0.0, 1e-3, mode="std"), "that divides by sqrt(std + eps): the variance belongs under the square root, not the standard deviation."],
+                          [_bn(X, 1.0, 0.0, 1e-5), "that epsilon is 1e-5 (PyTorch's default); this lesson uses Keras's 1e-3."],
+                          [_bn(X, 1.0, 0.0, 1e-3, center=False), "subtract the batch mean first."],
+                          [_bn(X, 1.0, 0.0, 1e-3, axes=(1,)), "that normalizes each example (row) over its features; BN normalizes each feature over the batch (axis=0)."]]],
+        "y": [y, [[_bn(X, beta, gamma, 1e-3), "gamma and beta are swapped: gamma scales, beta shifts."],
+                  [x_hat, "that is x_hat; now scale by gamma and add beta."],
+                  [gamma * (_bn(X, 1.0, 0.0, 1e-3) + beta), "add beta after scaling, not before."]]],
+        "std_eps_keras": [np.sqrt(v2 / (v2 + 1e-3)), [[v2 / (v2 + 1e-3), "that is the variance of x_hat; take its square root."],
+                                                      [np.sqrt(v2 / (v2 + 1e-5)), "that one uses epsilon 1e-5; Keras's default is 1e-3."]]],
+        "std_eps_torch": [np.sqrt(v2 / (v2 + 1e-5)), [[v2 / (v2 + 1e-5), "that is the variance of x_hat; take its square root."],
+                                                      [np.sqrt(v2 / (v2 + 1e-3)), "that one uses Keras's epsilon 1e-3; PyTorch's is 1e-5."]]],
+        "moving_099": [trace(0.99), momentum_hints(0.99)],
+        "moving_09": [trace(0.9), momentum_hints(0.9)],
+    }

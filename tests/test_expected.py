@@ -1,9 +1,9 @@
 """The literal answers the visible checks read (bncourse/expected/*.json) are what the instructor
 reference gives now: regenerate them in memory with the maintainer command and compare."""
 
+import make_expected
 import pytest
 
-import make_expected
 from bncourse.casecheck import EXPECTED_DIR
 
 

@@ -14,11 +14,11 @@ from functools import lru_cache
 
 import nbformat
 import pytest
+from test_catalog_autograde import WHERE, _answer_source, _meta
+from test_checks_catalog import CORRECT, WRONG
 
 from bncourse.casecheck import GENERIC
 from conftest import ROOT, load_catalog_file
-from test_catalog_autograde import WHERE, _answer_source, _meta
-from test_checks_catalog import CORRECT, WRONG
 
 FALLBACKS = (GENERIC, "is not right yet")
 

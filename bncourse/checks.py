@@ -110,3 +110,107 @@ def expect_gradient(name, analytic, numeric, mistakes=(), *, threshold=1e-7):
         hint = "Check each step against the forward pass it mirrors: local derivatives, sums, reshapes."
     raise CheckFailed(f"{name} disagrees with the numeric gradient: relative error {err:.1e} "
                       f"(right is below {threshold:g}). {hint}")
+
+
+# --------------------------------------------------------------------------- lessons 2-4
+# Each function runs the learner's code on the fixed cases of bncourse/expected/<lesson>.json
+# (literal answers generated from the instructor reference) with the same machinery, and so the
+# same verdict and hint, as the hidden tests; then it checks a few properties.
+
+def _passed(name, table):
+    print(f"✓ {name} is correct on {len(table)} cases: " + "; ".join(c["label"] for c in table))
+
+
+def _forward_properties(fn, name, x, gamma, beta, axes):
+    """Per-feature mean of the output equals beta; its std equals |gamma| * sqrt(var / (var + eps))."""
+    from bncourse.casecheck import as_float, invoke, unpack
+
+    out, _ = unpack(invoke(fn, name, (x, gamma, beta), {}, ("x", "gamma", "beta"), "a random batch"), name, 2,
+                    "(out, cache)")
+    out = as_float(f"{name} output", out, x.dtype, "a random batch")
+    v = x.var(axis=axes)
+    if not np.allclose(out.mean(axis=axes), beta, atol=1e-9):
+        raise CheckFailed(f"{name}: the per-feature mean of the output should equal beta.")
+    if not np.allclose(out.std(axis=axes), np.abs(gamma) * np.sqrt(v / (v + 1e-3)), rtol=1e-7):
+        raise CheckFailed(f"{name}: the per-feature std of the output should be |gamma| * sqrt(var / (var + eps)).")
+
+
+def check_batchnorm_forward(batchnorm_forward):
+    """Lesson 2, Exercise 1."""
+    from bncourse.casecheck import cases, run_outputs
+
+    table = cases("02_numpy_forward", "batchnorm_forward")
+    run_outputs(batchnorm_forward, "batchnorm_forward", table, ("x", "gamma", "beta"), returns=("out", "cache"))
+    rng = np.random.default_rng(1)
+    _forward_properties(batchnorm_forward, "batchnorm_forward", rng.normal(5.0, 3.0, size=(64, 4)),
+                        np.array([1.5, -2.0, 0.5, 1.0]), np.array([0.0, 1.0, -1.0, 2.0]), 0)
+    _passed("batchnorm_forward", table)
+
+
+def check_update_moving_stats(update_moving_stats):
+    """Lesson 2, Exercise 2."""
+    from bncourse.casecheck import cases, run_outputs
+
+    table = cases("02_numpy_forward", "update_moving_stats")
+    run_outputs(update_moving_stats, "update_moving_stats", table,
+                ("moving_mean", "moving_var", "batch_mean", "batch_var"), returns=("moving_mean", "moving_var"))
+    _passed("update_moving_stats", table)
+
+
+def check_batchnorm_inference(batchnorm_inference):
+    """Lesson 2, Exercise 3."""
+    from bncourse.casecheck import cases, run_outputs
+
+    table = cases("02_numpy_forward", "batchnorm_inference")
+    run_outputs(batchnorm_inference, "batchnorm_inference", table,
+                ("x", "gamma", "beta", "moving_mean", "moving_var"))
+    _passed("batchnorm_inference", table)
+
+
+def check_batchnorm_layer(BatchNorm, batchnorm_forward, update_moving_stats, batchnorm_inference):
+    """Lesson 2, Exercise 4: the layer, graded against your own three functions."""
+    from bncourse.casecheck import check_layer
+
+    check_layer(BatchNorm, batchnorm_forward, update_moving_stats, batchnorm_inference)
+    print("✓ BatchNorm starts like Keras's layer and uses your three functions in both modes")
+
+
+def _backward(bwd, fwd, name, fwd_name, table_name, what):
+    from bncourse.casecheck import cases, run_backward
+
+    table = cases(table_name, name if what == "channel" else "batchnorm_backward")
+    run_backward(bwd, fwd, name, fwd_name, table, what)
+    _passed(name, table)
+
+
+def check_batchnorm_backward(batchnorm_backward, batchnorm_forward, name="batchnorm_backward"):
+    """Lesson 3, Exercises 1 and 2 (``name="batchnorm_backward_alt"``)."""
+    _backward(batchnorm_backward, batchnorm_forward, name, "batchnorm_forward", "03_numpy_backward", "feature")
+
+
+def check_spatial_batchnorm_forward(spatial_batchnorm_forward):
+    """Lesson 4, Exercise 1."""
+    from bncourse.casecheck import cases, run_outputs
+
+    table = cases("04_conv_batchnorm", "spatial_batchnorm_forward")
+    run_outputs(spatial_batchnorm_forward, "spatial_batchnorm_forward", table, ("x", "gamma", "beta"),
+                returns=("out", "cache"))
+    rng = np.random.default_rng(11)
+    _forward_properties(spatial_batchnorm_forward, "spatial_batchnorm_forward",
+                        rng.normal(size=(4, 3, 5, 2)) * np.array([5.0, 0.05]) + np.array([10.0, -3.0]),
+                        np.array([2.0, 0.5]), np.array([1.0, -1.0]), (0, 1, 2))
+    _passed("spatial_batchnorm_forward", table)
+
+
+def check_spatial_batchnorm_backward(spatial_batchnorm_backward, spatial_batchnorm_forward):
+    """Lesson 4, Exercise 2."""
+    _backward(spatial_batchnorm_backward, spatial_batchnorm_forward, "spatial_batchnorm_backward",
+              "spatial_batchnorm_forward", "04_conv_batchnorm", "channel")
+
+
+def check_value(name, value):
+    """Lesson 1: compare a hand-computed variable with its literal answer in bncourse/expected/."""
+    from bncourse.casecheck import cases
+
+    expected, mistakes = cases("01_formulas_by_hand", "values")[name]
+    expect_close(name, value, expected, mistakes=[(w, h) for w, h in mistakes])

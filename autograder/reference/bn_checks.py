@@ -12,6 +12,24 @@ import numpy as np
 
 import bn_reference as ref
 
+# The machinery (calling, comparing, generic hints) is shared with the visible checks.
+from bncourse.casecheck import (  # noqa: F401
+    F32,
+    F32_OFFSET,
+    F64,
+    GENERIC,
+    LOOSE,
+    ONE_PASS,
+    TOLERANCES,
+    check_layer,
+    run_backward,
+    run_outputs,
+)
+from bncourse.casecheck import as_float as _float
+from bncourse.casecheck import close as _close
+from bncourse.casecheck import invoke as _invoke
+from bncourse.casecheck import unpack as _unpack
+
 EXACT = dict(rtol=1e-9, atol=1e-12)  # as tight as the visible checks (bncourse.checks.expect_close)
 
 
@@ -89,114 +107,6 @@ def _diagnose_1d(normalize, x, g, b, kw, got):
 # Shared machinery for the lesson 2-5 checks.
 # ---------------------------------------------------------------------------
 
-#: Marker of the fallback message used when no known mistake matches.
-GENERIC = "Compare each step with the formulas"
-
-F64 = dict(rtol=1e-7, atol=1e-9)     # float64 inputs: float64 answers
-F32 = dict(rtol=1e-4, atol=1e-4)     # float32 inputs, ordinary data
-F32_OFFSET = dict(rtol=1e-3, atol=1e-2)  # float32 inputs with a mean of ~1e4 (Keras itself is ~1e-3 off)
-LOOSE = dict(rtol=1e-5, atol=1e-7)   # "matches a known wrong variant"
-
-
-def _invoke(fn, name, args, kwargs=None, argnames=(), label=""):
-    """Call a learner function; turn crashes and in-place mutation into named failures."""
-    kwargs = kwargs or {}
-    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    where = f" on {label}" if label else ""
-    try:
-        with np.errstate(all="ignore"):
-            result = fn(*args, **kwargs)
-    except NotImplementedError:
-        raise AssertionError(f"{name} is not implemented yet.") from None
-    except AssertionError:
-        raise
-    except Exception as e:  # noqa: BLE001 - any crash becomes feedback
-        hint = ""
-        if "broadcast" in str(e) or "shape" in str(e):
-            hint = (" The shapes do not line up: check the axis the statistics are taken over"
-                    " and that they keep one entry per feature/channel.")
-        raise AssertionError(f"{name} raised {type(e).__name__}{where}: {e}.{hint}") from None
-    for i, (a, c) in enumerate(zip(args, copies)):
-        if isinstance(a, np.ndarray) and not np.array_equal(a, c, equal_nan=True):
-            arg = argnames[i] if i < len(argnames) else f"argument #{i + 1}"
-            raise AssertionError(
-                f"{name} modified its input {arg} in place{where} (in-place mutation, e.g. `{arg} -= ...`"
-                f" or `{arg} *= ...`). The caller's arrays must stay unchanged: build new arrays instead."
-            )
-    return result
-
-
-def _unpack(result, name, n, what):
-    if not isinstance(result, (tuple, list)) or len(result) != n:
-        got = f"a {type(result).__name__}" + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
-        raise AssertionError(f"{name} should return a tuple {what}; it returned {got}.")
-    return tuple(result)
-
-
-def _float(name, value, in_dtype, label):
-    """Learner output as an array; float64 inputs must give float64 answers."""
-    if callable(value):
-        raise AssertionError(f"{name} is a function, not numbers: did you forget to call something?")
-    try:
-        arr = np.asarray(value)
-        out = arr.astype(np.float64)
-    except (TypeError, ValueError):
-        raise AssertionError(f"{name} should be numbers, got {type(value).__name__}.") from None
-    if in_dtype == np.float64 and arr.dtype.kind == "f" and arr.dtype.itemsize < 8:
-        raise AssertionError(
-            f"{name} is {arr.dtype} for float64 inputs ({label}): keep float64, do not cast to a lower precision."
-        )
-    return out
-
-
-def _scale(want):
-    want = np.asarray(want, dtype=np.float64)
-    return max(1.0, float(np.max(np.abs(want)))) if want.size else 1.0
-
-
-def _close(got, want, tol):
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    if got.shape != want.shape:
-        return False
-    with np.errstate(all="ignore"):
-        return bool(np.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * _scale(want), equal_nan=True))
-
-
-def _first_match(got, variants, tol=LOOSE):
-    """Hint of the first known-wrong variant that ``got`` matches (a variant is a value or a maker)."""
-    for make, hint in variants:
-        try:
-            with np.errstate(all="ignore"):
-                wrong = make() if callable(make) else make
-        except Exception:  # noqa: BLE001, S112 - a variant that does not apply to this input
-            continue
-        if wrong is not None and _close(got, wrong, tol):
-            return hint
-    return None
-
-
-def _shape_check(name, got, shape, label, extra=""):
-    if got.shape != tuple(shape):
-        msg = f"{name} has shape {got.shape} on {label}; it should have shape {tuple(shape)}."
-        if got.size == int(np.prod(shape)):
-            msg += " It has the right number of entries: check the reshape order/layout."
-        raise AssertionError(msg + extra)
-
-
-def _nonfinite_hint(got, want):
-    if not np.all(np.isfinite(got)) and np.all(np.isfinite(want)):
-        return ("It produces NaN or inf: a feature with zero variance divides by zero. Add epsilon to the"
-                " variance inside the square root: sqrt(var + eps).")
-    return None
-
-
-def _rounded_hint(got, want):
-    if _close(got, want, dict(rtol=1e-4, atol=1e-5)):
-        return ("It is close but not exact (about float32 precision): for float64 inputs compute in float64,"
-                " without float32 casts or rounded constants.")
-    return None
-
-
 # --- known-wrong normalizations -------------------------------------------
 
 def _bn(x, gamma, beta, eps, axes=(0,), ddof=0, mode="inside", center=True):
@@ -205,9 +115,18 @@ def _bn(x, gamma, beta, eps, axes=(0,), ddof=0, mode="inside", center=True):
     n = int(np.prod([x.shape[a] for a in axes]))
     var = ((x - mean) ** 2).sum(axis=axes, keepdims=True) / (n - ddof)
     denom = {"inside": lambda: np.sqrt(var + eps), "outside": lambda: np.sqrt(var) + eps,
-             "none": lambda: np.sqrt(var), "nosqrt": lambda: var + eps}[mode]()
+             "none": lambda: np.sqrt(var), "nosqrt": lambda: var + eps,
+             "std": lambda: np.sqrt(np.sqrt(var) + eps)}[mode]()
     x_hat = ((x - mean) if center else x) / denom
     return gamma * x_hat + beta
+
+
+def _one_pass(x, gamma, beta, eps, axes):
+    """The one-pass variance E[x^2] - E[x]^2, computed in the input's own dtype."""
+    x = np.asarray(x)
+    mean = x.mean(axis=axes, keepdims=True)
+    var = (x ** 2).mean(axis=axes, keepdims=True) - mean ** 2
+    return gamma * ((x - mean) / np.sqrt(var + x.dtype.type(eps))).astype(np.float64) + beta
 
 
 def _forward_variants(x, gamma, beta, eps, axes=(0,), stats="the batch (axis=0)"):
@@ -222,6 +141,10 @@ def _forward_variants(x, gamma, beta, eps, axes=(0,), stats="the batch (axis=0)"
          "It adds no epsilon: divide by sqrt(var + eps), not sqrt(var)."),
         (lambda: _bn(x, g, b, eps, axes, mode="nosqrt"),
          "It divides by var + eps; divide by its square root sqrt(var + eps)."),
+        (lambda: _bn(x, g, b, eps, axes, mode="std"),
+         "It uses the standard deviation where the variance belongs: divide by sqrt(var + eps), with var the"
+         " biased variance (not its square root, np.std)."),
+        (lambda: _one_pass(x, g, b, eps, axes), ONE_PASS),
     ]
     for fixed in (1e-3, 1e-5, 1e-8, 0.0):
         if fixed != eps:
@@ -273,35 +196,41 @@ def _offset_case(rng, shape):
             {"eps": 1e-3}, "float32 inputs with a large mean (about 1e4, std 1)", F32_OFFSET)
 
 
-ONE_PASS = ("It works on ordinary inputs but not on float32 inputs with a large mean: a one-pass variance"
-            " E[x^2] - E[x]^2 loses all precision there (catastrophic cancellation / one-pass variance"
-            " instability). Compute it in two passes, mean((x - mean)**2), as Keras does.")
-
-
-def _check_forward_like(fn, name, cases, want_fn, variants_fn, shape_extra=""):
-    for x, gamma, beta, kw, label, tol in cases:
-        res = _invoke(fn, name, (x, gamma, beta), kw, ("x", "gamma", "beta"), label)
-        out, _cache = _unpack(res, name, 2, "(out, cache)")
-        got = _float(f"{name} output", out, x.dtype, label)
-        want = want_fn(x, gamma, beta, kw)
-        _shape_check(f"{name} output", got, want.shape, label, shape_extra)
-        if _close(got, want, tol):
+def _eager(variants):
+    """``[hint, value]`` pairs of the variants that apply (literal values for the case tables)."""
+    out = []
+    for make, hint in variants:
+        try:
+            with np.errstate(all="ignore"):
+                value = make() if callable(make) else make
+        except Exception:  # noqa: BLE001, S112 - a variant that does not apply to this input
             continue
-        eps = kw.get("eps", 1e-3)
-        hint = _first_match(got, variants_fn(x, gamma, beta, eps), LOOSE if tol is F64 else F32)
-        if hint is None and tol is F32_OFFSET:
-            hint = ONE_PASS
-        hint = hint or _nonfinite_hint(got, want) or _rounded_hint(got, want) or (
-            f"{GENERIC}: mean and biased variance per feature, eps inside the square root, then gamma * x_hat + beta.")
-        raise AssertionError(f"{name} is wrong on {label}. {hint}")
+        if value is not None:
+            out.append([hint, value])
+    return out
+
+
+FORWARD_FALLBACK = "mean and biased variance per feature, eps inside the square root, then gamma * x_hat + beta."
+
+
+def _forward_table(cases, want_fn, variants_fn):
+    """Case table (see :func:`bncourse.casecheck.run_outputs`) of a forward-like check."""
+    table = []
+    for x, gamma, beta, kw, label, tol in cases:
+        tol_name = next(k for k, v in TOLERANCES.items() if v is tol)
+        table.append({"label": label, "args": [x, gamma, beta], "kwargs": kw, "tol": tol_name,
+                      "expected": want_fn(x, gamma, beta, kw),
+                      "wrong": _eager(variants_fn(x, gamma, beta, kw.get("eps", 1e-3))),
+                      "fallback": FORWARD_FALLBACK})
+    return table
 
 
 # ---------------------------------------------------------------------------
 # Lesson checks
 # ---------------------------------------------------------------------------
 
-def check_batchnorm_forward(batchnorm_forward):
-    """Training-mode ``batchnorm_forward(x, gamma, beta, eps=1e-3) -> (out, cache)`` on (N, D) inputs."""
+def batchnorm_forward_table():
+    """The cases of :func:`check_batchnorm_forward` with literal answers and known-wrong outputs."""
     rng = np.random.default_rng(202)
     cases = _forward_cases(rng) + [_offset_case(rng, (64, 3))]
 
@@ -314,21 +243,29 @@ def check_batchnorm_forward(batchnorm_forward):
              "The statistics are taken over the wrong axis: each feature's mean and variance are over the"
              " batch, axis=0."),
         ]
-    _check_forward_like(batchnorm_forward, "batchnorm_forward", cases, want, variants)
+    return _forward_table(cases, want, variants)
 
 
-def check_update_moving_stats(update_moving_stats):
-    """``update_moving_stats(moving_mean, moving_var, batch_mean, batch_var, momentum=0.99)``, Keras convention."""
-    name = "update_moving_stats"
-    rng = np.random.default_rng(303)
+def check_batchnorm_forward(batchnorm_forward):
+    """Training-mode ``batchnorm_forward(x, gamma, beta, eps=1e-3) -> (out, cache)`` on (N, D) inputs."""
+    run_outputs(batchnorm_forward, "batchnorm_forward", batchnorm_forward_table(), ("x", "gamma", "beta"),
+                returns=("out", "cache"))
+
+
+MOVING_ARGS = ("moving_mean", "moving_var", "batch_mean", "batch_var")
+MOVING_RETURNS = ("moving_mean", "moving_var")
+
+
+def update_moving_stats_table():
+    """The cases of :func:`check_update_moving_stats` with literal answers and known-wrong outputs."""
     mm, mv = np.array([0.5, -1.0, 2.0, 0.0]), np.array([1.0, 0.5, 2.0, 1.0])
     bm, bv = np.array([1.5, 1.0, -2.0, 3.0]), np.array([4.0, 0.1, 3.0, 0.25])
     cases = [
-        (mm, mv, bm, bv, {}, "one update from a known moving state (default momentum)", F64),
-        (mm, mv, bm, bv, {"momentum": 0.9}, "momentum=0.9", F64),
-        (mv, mm * 0 + 2.0, bv, bm ** 2, {"momentum": 0.7}, "momentum=0.7", F64),
+        (mm, mv, bm, bv, {}, "one update from a known moving state (default momentum)", "F64"),
+        (mm, mv, bm, bv, {"momentum": 0.9}, "momentum=0.9", "F64"),
+        (mv, mm * 0 + 2.0, bv, bm ** 2, {"momentum": 0.7}, "momentum=0.7", "F64"),
         (mm.astype(np.float32), mv.astype(np.float32), bm.astype(np.float32), bv.astype(np.float32),
-         {"momentum": 0.9}, "float32 inputs", F32),
+         {"momentum": 0.9}, "float32 inputs", "F32"),
     ]
 
     def variants(a, b, c, d, m):
@@ -355,70 +292,67 @@ def check_update_moving_stats(update_moving_stats):
             for f in (0.1, 0.01)
         ]
 
-    def run(a, b, c, d, kw, label, tol):
-        res = _invoke(update_moving_stats, name, (a, b, c, d), kw,
-                      ("moving_mean", "moving_var", "batch_mean", "batch_var"), label)
-        got = _unpack(res, name, 2, "(moving_mean, moving_var)")
-        got = tuple(_float(f"{name} {k}", g, a.dtype, label) for k, g in zip(("moving_mean", "moving_var"), got))
+    table = []
+    for a, b, c, d, kw, label, tol in cases:
         f64 = [np.asarray(t, dtype=np.float64) for t in (a, b, c, d)]
-        want = ref.update_moving_stats(*f64, **kw)
-        for k, g, w in zip(("moving_mean", "moving_var"), got, want):
-            _shape_check(f"{name} {k}", g, w.shape, label)
-        if not all(_close(g, w, tol) for g, w in zip(got, want)):
-            m = kw.get("momentum", 0.99)
-            hint = None
-            for make, h in variants(*f64, m):
-                wr = make()
-                if all(_close(g, np.broadcast_to(w, g.shape), LOOSE) for g, w in zip(got, wr)):
-                    hint = h
-                    break
-            raise AssertionError(f"{name} is wrong on {label}. " + (
-                hint or f"{GENERIC}: moving = momentum * moving + (1 - momentum) * batch, for the mean and the variance."))
-        return got
+        table.append({"label": label, "args": [a, b, c, d], "kwargs": kw, "tol": tol,
+                      "expected": list(ref.update_moving_stats(*f64, **kw)),
+                      "wrong": [[h, list(np.broadcast_arrays(*v))] for h, v in
+                                _eager(variants(*f64, kw.get("momentum", 0.99)))],
+                      "fallback": "moving = momentum * moving + (1 - momentum) * batch, for the mean and the variance."})
+    return table
 
-    for case in cases:
-        run(*case)
+
+def check_update_moving_stats(update_moving_stats):
+    """``update_moving_stats(moving_mean, moving_var, batch_mean, batch_var, momentum=0.99)``, Keras convention."""
+    name = "update_moving_stats"
+    run_outputs(update_moving_stats, name, update_moving_stats_table(), MOVING_ARGS, returns=MOVING_RETURNS)
     # k successive updates feed the returned state back in.
+    rng = np.random.default_rng(303)
     state = (np.zeros(3), np.ones(3))
     want = state
     for k in range(5):
         x = rng.normal(k, 1.0 + k, size=(8, 3))
         bmk, bvk = ref.batch_moments(x)
-        state = run(state[0], state[1], bmk, bvk, {"momentum": 0.9}, f"update {k + 1} of 5 chained updates", F64)
+        label = f"update {k + 1} of 5 chained updates"
+        res = _invoke(update_moving_stats, name, (state[0], state[1], bmk, bvk), {"momentum": 0.9}, MOVING_ARGS, label)
+        state = tuple(_float(f"{name} {k_}", g, np.float64, label)
+                      for k_, g in zip(MOVING_RETURNS, _unpack(res, name, 2, "(moving_mean, moving_var)")))
         want = ref.update_moving_stats(want[0], want[1], bmk, bvk, 0.9)
     if not all(_close(g, w, F64) for g, w in zip(state, want)):
         raise AssertionError(f"{name} drifts over 5 chained updates: each call must start from the state it is given.")
 
 
-def check_batchnorm_inference(batchnorm_inference):
-    """``batchnorm_inference(x, gamma, beta, moving_mean, moving_var, eps=1e-3)`` uses the moving statistics."""
-    name = "batchnorm_inference"
+INFERENCE_ARGS = ("x", "gamma", "beta", "moving_mean", "moving_var")
+
+
+def batchnorm_inference_table():
+    """The cases of :func:`check_batchnorm_inference` with literal answers and known-wrong outputs."""
     rng = np.random.default_rng(404)
     g, b = np.array([1.5, 0.5, -1.0, 2.0]), np.array([0.2, -0.3, 1.0, 0.0])
     mm, mv = np.array([10.0, -3.0, 0.5, 0.0]), np.array([4.0, 0.0004, 0.01, 25.0])
     x = rng.normal([0.0, 1.0, 2.0, -1.0], [1.0, 0.5, 3.0, 2.0], size=(6, 4))
     cases = [
-        (x, g, b, mm, mv, {}, "a batch of 6 whose statistics differ from the moving ones", F64),
-        (x[:2], g, b, mm, mv, {}, "a batch of N=2", F64),
-        (x[:1], g, b, mm, mv, {}, "a single sample (N=1)", F64),
-        (x, g, b, mm, mv, {"eps": 0.05}, "eps=0.05", F64),
+        (x, g, b, mm, mv, {}, "a batch of 6 whose statistics differ from the moving ones", "F64"),
+        (x[:2], g, b, mm, mv, {}, "a batch of N=2", "F64"),
+        (x[:1], g, b, mm, mv, {}, "a single sample (N=1)", "F64"),
+        (x, g, b, mm, mv, {"eps": 0.05}, "eps=0.05", "F64"),
         (x.astype(np.float32), g.astype(np.float32), b.astype(np.float32), mm.astype(np.float32),
-         mv.astype(np.float32), {}, "float32 inputs", F32),
+         mv.astype(np.float32), {}, "float32 inputs", "F32"),
     ]
-    for xx, gg, bb, m, v, kw, label, tol in cases:
-        res = _invoke(batchnorm_inference, name, (xx, gg, bb, m, v), kw,
-                      ("x", "gamma", "beta", "moving_mean", "moving_var"), label)
-        got = _float(f"{name} output", res, xx.dtype, label)
-        f = [np.asarray(t, dtype=np.float64) for t in (xx, gg, bb, m, v)]
-        want = ref.batchnorm_inference(*f, **kw)
-        _shape_check(f"{name} output", got, want.shape, label)
-        if _close(got, want, tol):
-            continue
-        variants = _inference_variants(*f, kw.get("eps", 1e-3))
-        hint = _first_match(got, variants, LOOSE if tol is F64 else F32) or _nonfinite_hint(got, want) or \
-            _rounded_hint(got, want) or (
-            f"{GENERIC}: gamma * (x - moving_mean) / sqrt(moving_var + eps) + beta.")
-        raise AssertionError(f"{name} is wrong on {label}. {hint}")
+    table = []
+    for *args, kw, label, tol in cases:
+        f = [np.asarray(t, dtype=np.float64) for t in args]
+        table.append({"label": label, "args": args, "kwargs": kw, "tol": tol,
+                      "expected": ref.batchnorm_inference(*f, **kw),
+                      "wrong": _eager(_inference_variants(*f, kw.get("eps", 1e-3))),
+                      "fallback": "gamma * (x - moving_mean) / sqrt(moving_var + eps) + beta."})
+    return table
+
+
+def check_batchnorm_inference(batchnorm_inference):
+    """``batchnorm_inference(x, gamma, beta, moving_mean, moving_var, eps=1e-3)`` uses the moving statistics."""
+    run_outputs(batchnorm_inference, "batchnorm_inference", batchnorm_inference_table(), INFERENCE_ARGS)
 
 
 def _inference_variants(X, G, B, M, V, eps):
@@ -474,6 +408,9 @@ def _grad_variants(dout, x_hat, gamma, inv_std, axes, count, x=None):
          " dmu / N from the mean branch; the /N is missing."),
         (lambda: g, "dx is dout * gamma only: it misses 1/sqrt(var + eps) and the mean/variance terms."),
         (lambda: dx(g, n=count - 1), "dx divides by N-1: the batch statistics average over N values."),
+        (lambda: (lambda a: a - a.mean(axis=axes))(inv_std * (g - x_hat ** 2 * g / count)),
+         "divar is missing its .sum(axis=0): ivar is one value per feature used in every row, so its gradient"
+         " sums over the batch (rule 2, broadcast forward, sum backward)."),
     ]
     dgv = [
         (lambda: (dout * x_hat).mean(axis=axes), "dgamma averages over the batch; it must sum: sum(dout * x_hat)."),
@@ -528,55 +465,34 @@ def _spatial_dx_variants(g, x_hat, inv_std, n):
     ]
 
 
-def _check_backward_like(bwd, fwd, name, fwd_name, spatial, numeric=False):
+def backward_table(spatial):
+    """Cases of the (spatial) backward checks: inputs, dout, the literal forward output and
+    gradients, and per gradient the known-wrong variants."""
     rng = np.random.default_rng(505 if spatial else 606)
     ref_fwd = ref.spatial_batchnorm_forward if spatial else ref.batchnorm_forward
     ref_bwd = ref.spatial_batchnorm_backward if spatial else ref.batchnorm_backward
-    what = "channel" if spatial else "feature"
+    table = []
     for x, gamma, beta, eps, label, tol in _backward_cases(rng, spatial):
-        res = _invoke(fwd, fwd_name, (x, gamma, beta), {"eps": eps}, ("x", "gamma", "beta"), label)
-        out, cache = _unpack(res, fwd_name, 2, "(out, cache)")
         f = [np.asarray(t, dtype=np.float64) for t in (x, gamma, beta)]
         want_out, rcache = ref_fwd(*f, eps=eps)
-        if not _close(_float(f"{fwd_name} output", out, x.dtype, label), want_out, tol):
-            raise AssertionError(
-                f"The {fwd_name} used to build the caches is wrong on {label}, so {name} cannot be checked."
-                f" Fix {fwd_name} first (its own check names the mistake).")
         dout = rng.normal(0, 1, size=x.shape).astype(x.dtype)
-        got = _unpack(_invoke(bwd, name, (dout, cache), {}, ("dout",), label), name, 3, "(dx, dgamma, dbeta)")
-        got = [_float(f"{name} {k}", v, x.dtype, label) for k, v in zip(("dx", "dgamma", "dbeta"), got)]
-        want = ref_bwd(np.asarray(dout, np.float64), rcache)
-        c = x.shape[-1]
-        sums = "N, H and W" if spatial else "the batch (axis=0)"
-        _shape_check(f"{name} dx", got[0], x.shape, label)
-        for k, v in zip(("dgamma", "dbeta"), got[1:]):
-            _shape_check(f"{name} {k}", v, (c,), label, f" One entry per {what}: sum over {sums}, without keepdims.")
-        ok = [_close(gv, wv, tol) for gv, wv in zip(got, want)]
-        if not all(ok):
-            axes = (0, 1, 2) if spatial else (0,)
-            d64 = np.asarray(dout, np.float64)
-            x_hat = (f[0] - rcache["mean"]) * rcache["inv_std"]
-            count = int(np.prod([x.shape[a] for a in axes]))
-            dxv, dgv, dbv = _grad_variants(d64, x_hat, f[1], rcache["inv_std"], axes, count, x=f[0])
-            if spatial:
-                dxv += _spatial_dx_variants(d64 * f[1], x_hat, rcache["inv_std"], x.shape[0])
-            tl = LOOSE if tol is F64 else tol
-            hints = []
-            for k, okk, gv, wv, vs in zip(("dx", "dgamma", "dbeta"), ok, got, want, (dxv, dgv, dbv)):
-                if not okk:
-                    hints.append(_first_match(gv, vs, tl) or _nonfinite_hint(gv, wv) or _rounded_hint(gv, wv)
-                                 or f"{k} is wrong ({GENERIC}).")
-            right = [k for k, okk in zip(("dx", "dgamma", "dbeta"), ok) if okk]
-            tail = f" ({', '.join(right)} {'is' if len(right) == 1 else 'are'} right.)" if right else ""
-            raise AssertionError(f"{name} is wrong on {label}. " + " ".join(dict.fromkeys(hints)) + tail)
-        again = _invoke(bwd, name, (dout, cache), {}, ("dout",), label)
-        again = [np.asarray(v, dtype=np.float64) for v in _unpack(again, name, 3, "(dx, dgamma, dbeta)")]
-        if not all(np.array_equal(a, g_, equal_nan=True) for a, g_ in zip(again, got)):
-            raise AssertionError(
-                f"{name} gives a different result when called twice with the same cache ({label}): it modifies"
-                " the cache in place (in-place mutation). Work on new arrays, not on the cached ones.")
+        d64 = np.asarray(dout, np.float64)
+        axes = (0, 1, 2) if spatial else (0,)
+        x_hat = (f[0] - rcache["mean"]) * rcache["inv_std"]
+        count = int(np.prod([x.shape[a] for a in axes]))
+        dxv, dgv, dbv = _grad_variants(d64, x_hat, f[1], rcache["inv_std"], axes, count, x=f[0])
+        if spatial:
+            dxv += _spatial_dx_variants(d64 * f[1], x_hat, rcache["inv_std"], x.shape[0])
+        table.append({"label": label, "args": [x, gamma, beta], "kwargs": {"eps": eps},
+                      "tol": "F64" if tol is F64 else "F32_GRAD", "dout": dout, "expected_out": want_out,
+                      "expected": list(ref_bwd(d64, rcache)), "wrong": [_eager(v) for v in (dxv, dgv, dbv)]})
+    return table
+
+
+def _check_backward_like(bwd, fwd, name, fwd_name, spatial, numeric=False):
+    run_backward(bwd, fwd, name, fwd_name, backward_table(spatial), "channel" if spatial else "feature")
     if numeric:
-        _numeric_cross_check(bwd, fwd, name, fwd_name, rng)
+        _numeric_cross_check(bwd, fwd, name, fwd_name, np.random.default_rng(616))
 
 
 def _numeric_cross_check(bwd, fwd, name, fwd_name, rng):
@@ -626,8 +542,8 @@ def check_batchnorm_backward_alt(batchnorm_backward_alt, batchnorm_forward):
                          spatial=False, numeric=True)
 
 
-def check_spatial_batchnorm_forward(spatial_batchnorm_forward):
-    """``spatial_batchnorm_forward(x, gamma, beta, eps=1e-3)`` on (N, H, W, C): per channel over N, H, W."""
+def spatial_batchnorm_forward_table():
+    """The cases of :func:`check_spatial_batchnorm_forward` with literal answers and known-wrong outputs."""
     rng = np.random.default_rng(707)
     c = 4
     locs, scales = np.array([0.0, 5.0, -2.0, 100.0]), np.array([1.0, 0.01, 3.0, 30.0])
@@ -681,7 +597,13 @@ def check_spatial_batchnorm_forward(spatial_batchnorm_forward):
                    " and this course use channels last (N, H, W, C): x.reshape(-1, C)."),
         ]
         return v + _forward_variants(x, g, b, eps, axes=(0, 1, 2))
-    _check_forward_like(spatial_batchnorm_forward, "spatial_batchnorm_forward", cases, want, variants)
+    return _forward_table(cases, want, variants)
+
+
+def check_spatial_batchnorm_forward(spatial_batchnorm_forward):
+    """``spatial_batchnorm_forward(x, gamma, beta, eps=1e-3)`` on (N, H, W, C): per channel over N, H, W."""
+    run_outputs(spatial_batchnorm_forward, "spatial_batchnorm_forward", spatial_batchnorm_forward_table(),
+                ("x", "gamma", "beta"), returns=("out", "cache"))
 
 
 def check_spatial_batchnorm_backward(spatial_batchnorm_backward, spatial_batchnorm_forward):
@@ -690,117 +612,56 @@ def check_spatial_batchnorm_backward(spatial_batchnorm_backward, spatial_batchno
                          "spatial_batchnorm_forward", spatial=True)
 
 
-def check_batchnorm_layer(BatchNorm):
-    """The NumPy layer mirroring ``keras.layers.BatchNormalization`` (see the lesson for the contract)."""
-    name = "BatchNorm"
+def check_batchnorm_layer(BatchNorm, batchnorm_forward=ref.batchnorm_forward,
+                          update_moving_stats=ref.update_moving_stats, batchnorm_inference=ref.batchnorm_inference):
+    """The NumPy layer mirroring ``keras.layers.BatchNormalization``, graded against the three
+    functions it builds on; the notebook passes the learner's own (error carried forward)."""
+    check_layer(BatchNorm, batchnorm_forward, update_moving_stats, batchnorm_inference)
 
-    def make(*args, **kw):
-        call = f"BatchNorm({', '.join([repr(a) for a in args] + [f'{k}={v!r}' for k, v in kw.items()])})"
-        try:
-            return BatchNorm(*args, **kw)
-        except NotImplementedError:
-            raise AssertionError(f"{name} is not implemented yet.") from None
-        except Exception as e:  # noqa: BLE001
-            raise AssertionError(f"{call} raised {type(e).__name__}: {e}.") from None
 
-    def attr(layer, a):
-        if not hasattr(layer, a):
-            raise AssertionError(
-                f"{name} has no attribute `{a}`. Use the Keras names: gamma, beta, moving_mean,"
-                " moving_variance, momentum, epsilon.")
-        return getattr(layer, a)
+def lesson1_table():
+    """Lesson 1's hand computations: the literal answer and known-wrong values (with hints) per variable."""
+    X = np.array([[1.0, 10.0, 0.0], [2.0, 10.0, 0.0], [3.0, 10.0, 0.0], [6.0, 10.0, 0.04]])
+    gamma, beta, n = np.array([2.0, 0.5, 1.0]), np.array([1.0, -1.0, 0.0]), 4
+    mean, var = ref.batch_moments(X)
+    y, cache = ref.batchnorm_forward(X, gamma, beta)
+    x_hat, sq = cache["x_hat"], var * n
+    v2 = var[2]
 
-    layer = make(3)
-    for a, want, init in (("gamma", np.ones(3), "ones"), ("beta", np.zeros(3), "zeros"),
-                          ("moving_mean", np.zeros(3), "zeros"), ("moving_variance", np.ones(3), "ones")):
-        v = _float(f"{name}(3).{a}", attr(layer, a), np.float64, "a new layer")
-        _shape_check(f"{name}(3).{a}", v, (3,), "a new layer", " One entry per feature.")
-        if not np.array_equal(v, want):
-            raise AssertionError(f"{name}(3).{a} should start as {init}, as in Keras.")
-    for a, want in (("momentum", 0.99), ("epsilon", 1e-3)):
-        if attr(layer, a) != want:
-            raise AssertionError(f"{name}'s default {a} should be {want}, as in keras.layers.BatchNormalization.")
-
-    m, eps = 0.9, 0.01
-    layer = make(4, momentum=m, epsilon=eps)
-    for a, want in (("momentum", m), ("epsilon", eps)):
-        if attr(layer, a) != want:
-            raise AssertionError(f"{name}(4, momentum={m}, epsilon={eps}).{a} should be {want}: store the argument.")
-    rng = np.random.default_rng(808)
-    gamma, beta = np.array([1.5, 0.5, -1.0, 2.0]), np.array([0.2, -0.3, 1.0, 0.0])
-    layer.gamma, layer.beta = gamma.copy(), beta.copy()
-    mean, var = np.zeros(4), np.ones(4)
-
-    def call(x, label, **kw):
-        return _float(f"{name} output", _invoke(layer, name, (x,), kw, ("x",), label), x.dtype, label)
-
-    def moving(label):
-        got = [_float(f"{name}.{a}", attr(layer, a), np.float64, label) for a in ("moving_mean", "moving_variance")]
-        for a, g in zip(("moving_mean", "moving_variance"), got):
-            _shape_check(f"{name}.{a}", g, (4,), label)
-        return got
-
-    x0 = rng.normal(2.0, 3.0, size=(5, 4))
-    out = call(x0, "an inference call before any training", training=False)
-    want = ref.batchnorm_inference(x0, gamma, beta, mean, var, eps)
-    _shape_check(f"{name} output", out, x0.shape, "an inference call")
-    if not _close(out, want, F64):
-        hint = _first_match(out, [
-            (lambda: ref.batchnorm_forward(x0, gamma, beta, eps)[0],
-             "With training=False it uses the batch statistics (batch statistics at inference): use the moving ones."),
-            (lambda: ref.batchnorm_inference(x0, gamma, beta, mean, var, 1e-3),
-             "It ignores self.epsilon (a hard-coded epsilon)."),
-            (lambda: ref.batchnorm_inference(x0, beta, gamma, mean, var, eps), "gamma and beta are swapped."),
-        ]) or f"{GENERIC}: with training=False, use moving_mean and moving_variance."
-        raise AssertionError(f"{name} is wrong at inference (training=False) on a fresh layer. {hint}")
-    if not all(np.array_equal(a, b) for a, b in zip(moving("an inference call"), (mean, var))):
-        raise AssertionError(f"{name} changed the moving statistics with training=False: only training calls update them.")
-
-    for k in range(3):
-        x = rng.normal(rng.normal(0, 3, 4), np.geomspace(0.1, 5.0, 4), size=(6 + k, 4))
-        label = f"training call {k + 1} of 3"
-        out = call(x, label, training=True)
-        want = ref.batchnorm_forward(x, gamma, beta, eps)[0]
-        if not _close(out, want, F64):
-            hint = _first_match(out, [
-                (ref.batchnorm_inference(x, gamma, beta, mean, var, eps),
-                 "With training=True it uses the moving statistics: training normalizes with the batch statistics."),
-                (ref.batchnorm_inference(x, gamma, beta, *ref.update_moving_stats(
-                    mean, var, *ref.batch_moments(x), m), eps),
-                 "With training=True it normalizes with the updated moving statistics: use the batch statistics."),
-            ] + _forward_variants(x, gamma, beta, eps)) or f"{GENERIC}: a training call is batchnorm_forward."
-            raise AssertionError(f"{name} output is wrong on {label}. {hint}")
-        bm, bv = ref.batch_moments(x)
-        prev = (mean, var)
-        mean, var = ref.update_moving_stats(mean, var, bm, bv, m)
-        got = moving(label)
-        if not (_close(got[0], mean, F64) and _close(got[1], var, F64)):
-            n = x.shape[0]
-            cands = [
-                ((m * bm + (1 - m) * prev[0], m * bv + (1 - m) * prev[1]),
-                 "It uses the PyTorch momentum direction: in Keras moving = momentum * moving + (1 - momentum) * batch."),
-                ((mean, m * prev[1] + (1 - m) * bv * n / (n - 1)),
-                 "moving_variance uses the unbiased (N-1) batch variance as PyTorch does; Keras stores the biased one."),
-                (prev, "The moving statistics are not updated by a training call."),
-                ((bm, bv), "The moving statistics are replaced by the batch statistics instead of blended."),
-                ((0.99 * prev[0] + 0.01 * bm, 0.99 * prev[1] + 0.01 * bv),
-                 "It ignores self.momentum (a hard-coded momentum of 0.99)."),
-            ]
-            hint = next((h for (wm, wv), h in cands if _close(got[0], wm, LOOSE) and _close(got[1], wv, LOOSE)), None)
-            raise AssertionError(f"{name}'s moving statistics are wrong after {label}. " + (
-                hint or f"{GENERIC}: moving = momentum * moving + (1 - momentum) * batch, biased batch variance."))
-
-    x = rng.normal(-1.0, 2.0, size=(3, 4))
-    for kw, label in (({"training": False}, "training=False"), ({}, "a call without the training argument")):
-        out = call(x, label, **kw)
-        if not _close(out, ref.batchnorm_inference(x, gamma, beta, mean, var, eps), F64):
-            hint = _first_match(out, [
-                (lambda: ref.batchnorm_forward(x, gamma, beta, eps)[0],
-                 "It uses the batch statistics (batch statistics at inference): use moving_mean and moving_variance."),
-            ]) or f"{GENERIC}: inference uses gamma * (x - moving_mean) / sqrt(moving_variance + epsilon) + beta."
-            if not kw:
-                hint += " The training argument must default to False, as in Keras."
-            raise AssertionError(f"{name} is wrong after training, on {label}. {hint}")
-        got = moving(label)
-        if not (_close(got[0], mean, F64) and _close(got[1], var, F64)):
-            raise AssertionError(f"{name} updated the moving statistics on {label}: only training calls update them.")
+    def trace(m, start=0.0, flip=False):
+        out, v = [], start
+        for _ in range(3):
+            v = ref.update_moving_stats(v, 0.0, 3.0, 0.0, 1 - m if flip else m)[0]
+            out.append(v)
+        return out
+    momentum_hints = lambda m: [  # noqa: E731
+        [trace(m, flip=True), "momentum weights the *old* moving value in Keras: moving = momentum * moving +"
+                              " (1 - momentum) * batch. (PyTorch's momentum means the opposite.)"],
+        [trace(m, start=3.0), "the moving mean starts at 0, not at the first batch's mean."]]
+    return {
+        "batch_mean": [mean, [[sq * 0 + X.sum(axis=0) / (n - 1), "you divided by N-1; the mean divides by N."],
+                              [X.sum(axis=0), "that is the sum; divide it by N."],
+                              [X.mean(axis=1), "that is one value per example (a row mean). BN averages each feature"
+                                               " over the batch: one value per column, axis=0."]]],
+        "batch_var": [var, [[sq / (n - 1), "your variance divides by N-1: batch norm uses the biased variance (divide by N)."],
+                            [np.sqrt(var), "that is the standard deviation; batch_var is its square."],
+                            [(X ** 2).mean(axis=0), "subtract the batch mean before squaring."],
+                            [sq, "that is the sum of squared deviations; divide it by N."],
+                            [X.var(axis=1), "that is one value per example. Each feature's variance is over the batch: axis=0."]]],
+        "x_hat": [x_hat, [[_bn(X, 1.0, 0.0, 1e-3, mode="outside"), "epsilon is added to the standard deviation: it belongs inside the square root."],
+                          [_bn(X, 1.0, 0.0, 1e-3, ddof=1), "the variance divides by N-1; use the biased variance."],
+                          [_bn(X, 1.0, 0.0, 1e-3, mode="nosqrt"), "divide by the square root of (variance + eps), not by the variance."],
+                          [_bn(X, 1.0, 0.0, 1e-3, mode="std"), "that divides by sqrt(std + eps): the variance belongs under the square root, not the standard deviation."],
+                          [_bn(X, 1.0, 0.0, 1e-5), "that epsilon is 1e-5 (PyTorch's default); this lesson uses Keras's 1e-3."],
+                          [_bn(X, 1.0, 0.0, 1e-3, center=False), "subtract the batch mean first."],
+                          [_bn(X, 1.0, 0.0, 1e-3, axes=(1,)), "that normalizes each example (row) over its features; BN normalizes each feature over the batch (axis=0)."]]],
+        "y": [y, [[_bn(X, beta, gamma, 1e-3), "gamma and beta are swapped: gamma scales, beta shifts."],
+                  [x_hat, "that is x_hat; now scale by gamma and add beta."],
+                  [gamma * (_bn(X, 1.0, 0.0, 1e-3) + beta), "add beta after scaling, not before."]]],
+        "std_eps_keras": [np.sqrt(v2 / (v2 + 1e-3)), [[v2 / (v2 + 1e-3), "that is the variance of x_hat; take its square root."],
+                                                      [np.sqrt(v2 / (v2 + 1e-5)), "that one uses epsilon 1e-5; Keras's default is 1e-3."]]],
+        "std_eps_torch": [np.sqrt(v2 / (v2 + 1e-5)), [[v2 / (v2 + 1e-5), "that is the variance of x_hat; take its square root."],
+                                                      [np.sqrt(v2 / (v2 + 1e-3)), "that one uses Keras's epsilon 1e-3; PyTorch's is 1e-5."]]],
+        "moving_099": [trace(0.99), momentum_hints(0.99)],
+        "moving_09": [trace(0.9), momentum_hints(0.9)],
+    }

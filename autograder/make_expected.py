@@ -1,0 +1,65 @@
+"""Maintainer command: write the literal answers the visible checks compare with.
+
+    python autograder/make_expected.py          # rewrite bncourse/expected/*.json
+    python autograder/make_expected.py --check  # exit 1 if a file is out of date
+
+Each file holds, per check, the fixed inputs, the instructor reference's output for them and the
+outputs of known-wrong variants with their hints (the case tables of
+``autograder/reference/bn_checks.py``). The visible checks (``bncourse.casecheck``) read them, so
+a learner's notebook never computes an answer with the lesson's formula. ``tests/test_expected.py``
+proves the files match the reference.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "autograder" / "reference"))  # maintainer tool: the instructor reference
+
+import bn_checks  # noqa: E402
+from bncourse.casecheck import EXPECTED_DIR, encode  # noqa: E402
+
+#: file stem -> check name -> table builder
+TABLES = {
+    "01_formulas_by_hand": {"values": bn_checks.lesson1_table},
+    "02_numpy_forward": {
+        "batchnorm_forward": bn_checks.batchnorm_forward_table,
+        "update_moving_stats": bn_checks.update_moving_stats_table,
+        "batchnorm_inference": bn_checks.batchnorm_inference_table,
+    },
+    "03_numpy_backward": {"batchnorm_backward": lambda: bn_checks.backward_table(False)},
+    "04_conv_batchnorm": {
+        "spatial_batchnorm_forward": bn_checks.spatial_batchnorm_forward_table,
+        "spatial_batchnorm_backward": lambda: bn_checks.backward_table(True),
+    },
+}
+
+
+def render(stem: str) -> str:
+    """The text of ``bncourse/expected/<stem>.json``, built from the reference now."""
+    data = {name: encode(build()) for name, build in TABLES[stem].items()}
+    return json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    stale = []
+    for stem in TABLES:
+        path = EXPECTED_DIR / f"{stem}.json"
+        text = render(stem)
+        if "--check" in argv:
+            if not path.exists() or path.read_text() != text:
+                stale.append(path.name)
+        else:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)} ({len(text) // 1024} KiB)")
+    if stale:
+        print("out of date (run python autograder/make_expected.py):", ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

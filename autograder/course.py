@@ -68,6 +68,21 @@ def release(dest: Path | None = None) -> Path:
     return Path(dest) if dest is not None else NOTEBOOKS
 
 
+def kernel_config():
+    """traitlets Config for the kernels this module starts: local IPC sockets on POSIX.
+
+    Over the default TCP transport, ipykernel prints "Kernel is running over TCP without
+    encryption" into every run; IPC sockets (files in the Jupyter runtime folder) are
+    local-only, so the warning does not apply and is not printed.
+    """
+    from traitlets.config import Config
+
+    cfg = Config()
+    if os.name == "posix":
+        cfg.KernelManager.transport = "ipc"
+    return cfg
+
+
 def validate(path: Path, *, invert: bool = False, timeout: int = 300) -> dict:
     """nbgrader's own Validator, in-process. Returns its result dict ({} means success).
 
@@ -75,10 +90,9 @@ def validate(path: Path, *, invert: bool = False, timeout: int = 300) -> dict:
     success when every graded test cell fails (a blank learner notebook).
     """
     from nbgrader.validator import Validator
-    from traitlets.config import Config
 
     os.environ.update(grading_env())
-    cfg = Config()
+    cfg = kernel_config()
     cfg.Validator.invert = invert
     cfg.Execute.timeout = timeout
     return Validator(config=cfg).validate(str(Path(path).resolve()))
@@ -110,7 +124,7 @@ def execute(path: Path, *, fast: bool = False, timeout: int = 600) -> dict:
         os.environ["BNCOURSE_RESULTS"] = str(results_file)
         if fast:
             os.environ["BNCOURSE_FAST"] = "1"
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=kernel_config(),
                                 resources={"metadata": {"path": str(path.parent)}})
         start, error = time.perf_counter(), None
         try:

@@ -72,15 +72,28 @@ def kernel_config():
     """traitlets Config for the kernels this module starts: local IPC sockets on POSIX.
 
     Over the default TCP transport, ipykernel prints "Kernel is running over TCP without
-    encryption" into every run; IPC sockets (files in the Jupyter runtime folder) are
-    local-only, so the warning does not apply and is not printed.
+    encryption" into every run. IPC sockets are local-only, so the warning does not apply
+    and is not printed. They live in a private folder of this process (mode 0700) under an
+    absolute path: jupyter_client's default ``kernel-ipc`` is relative to the client's
+    working directory, which is not the kernel's.
     """
+    import atexit
+    import shutil
+    import tempfile
+
     from traitlets.config import Config
 
     cfg = Config()
     if os.name == "posix":
+        if "dir" not in _IPC:
+            _IPC["dir"] = tempfile.mkdtemp(prefix="bncourse-kernels-")
+            atexit.register(shutil.rmtree, _IPC["dir"], True)
         cfg.KernelManager.transport = "ipc"
+        cfg.KernelManager.ip = os.path.join(_IPC["dir"], "kernel")
     return cfg
+
+
+_IPC: dict[str, str] = {}  # this process's socket folder, created on first use
 
 
 def validate(path: Path, *, invert: bool = False, timeout: int = 300) -> dict:

@@ -133,3 +133,16 @@ def test_progress_lines_are_one_line_with_seconds(capsys):
     bncourse.progress("lr 0.1: accuracy 0.91")
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 and lines[0].strip().startswith("lr 0.1: accuracy 0.91") and lines[0].endswith(" s]")
+
+
+def test_explorer_prints_its_figure_description_and_full_labels(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bncourse.widgets import bn_explorer
+
+    box = bn_explorer(lambda x, g, b, e: g * (x - x.mean()) / np.sqrt(x.var() + e) + b)
+    assert "Figure: two histograms" in capsys.readouterr().out
+    sliders = [s for row in box.children for s in row.children]
+    assert {s.description for s in sliders} >= {"feature mean", "feature std", "epsilon"}
+    assert all(s.style.description_width == "initial" for s in sliders), "labels would be cut off"

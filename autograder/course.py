@@ -68,6 +68,34 @@ def release(dest: Path | None = None) -> Path:
     return Path(dest) if dest is not None else NOTEBOOKS
 
 
+def kernel_config():
+    """traitlets Config for the kernels this module starts: local IPC sockets on POSIX.
+
+    Over the default TCP transport, ipykernel prints "Kernel is running over TCP without
+    encryption" into every run. IPC sockets are local-only, so the warning does not apply
+    and is not printed. They live in a private folder of this process (mode 0700) under an
+    absolute path: jupyter_client's default ``kernel-ipc`` is relative to the client's
+    working directory, which is not the kernel's.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    from traitlets.config import Config
+
+    cfg = Config()
+    if os.name == "posix":
+        if "dir" not in _IPC:
+            _IPC["dir"] = tempfile.mkdtemp(prefix="bncourse-kernels-")
+            atexit.register(shutil.rmtree, _IPC["dir"], True)
+        cfg.KernelManager.transport = "ipc"
+        cfg.KernelManager.ip = os.path.join(_IPC["dir"], "kernel")
+    return cfg
+
+
+_IPC: dict[str, str] = {}  # this process's socket folder, created on first use
+
+
 def validate(path: Path, *, invert: bool = False, timeout: int = 300) -> dict:
     """nbgrader's own Validator, in-process. Returns its result dict ({} means success).
 
@@ -75,10 +103,9 @@ def validate(path: Path, *, invert: bool = False, timeout: int = 300) -> dict:
     success when every graded test cell fails (a blank learner notebook).
     """
     from nbgrader.validator import Validator
-    from traitlets.config import Config
 
     os.environ.update(grading_env())
-    cfg = Config()
+    cfg = kernel_config()
     cfg.Validator.invert = invert
     cfg.Execute.timeout = timeout
     return Validator(config=cfg).validate(str(Path(path).resolve()))
@@ -110,7 +137,7 @@ def execute(path: Path, *, fast: bool = False, timeout: int = 600) -> dict:
         os.environ["BNCOURSE_RESULTS"] = str(results_file)
         if fast:
             os.environ["BNCOURSE_FAST"] = "1"
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=kernel_config(),
                                 resources={"metadata": {"path": str(path.parent)}})
         start, error = time.perf_counter(), None
         try:

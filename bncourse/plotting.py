@@ -6,12 +6,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def plot_traces(traces: dict, *, target=None, xlabel="training step", ylabel="value", title=None, ax=None):
+def plot_traces(traces: dict, *, target=None, target_label="target", xlabel="training step", ylabel="value",
+                title=None, ax=None):
     """Plot several 1-D sequences against their index, with an optional target line.
 
     Args:
         traces: label -> sequence of values (or ``(steps, values)`` pair).
         target: draw a dashed horizontal line at this value.
+        target_label: the legend's name for that line (followed by its value), e.g.
+            ``"population mean"`` or ``"re-estimated"``: use the prose's word for it.
     Returns:
         The matplotlib Axes.
     """
@@ -23,7 +26,7 @@ def plot_traces(traces: dict, *, target=None, xlabel="training step", ylabel="va
         else:
             ax.plot(np.arange(1, len(values) + 1), values, label=label)
     if target is not None:
-        ax.axhline(target, color="gray", linestyle="--", linewidth=1, label=f"target {target:g}")
+        ax.axhline(target, color="gray", linestyle="--", linewidth=1, label=f"{target_label} {target:g}")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -44,3 +47,12 @@ def histograms(panels: dict, *, bins=20, title=None):
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+def caption(text: str) -> None:
+    """Print a one-line description of the figure just shown (for screen-reader users).
+
+    Every plotting cell calls it right after ``plt.show()``, so the text sits under the
+    figure in the notebook and in an executed copy.
+    """
+    print(f"Figure: {text}")

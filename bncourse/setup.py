@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from pathlib import Path
 
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+STARTED = {"at": time.perf_counter()}  # reset by setup_notebook; read by bncourse.elapsed()
 
 
 def setup_notebook(seed: int = 0, *, keras: bool = False, onednn: bool = False) -> None:
-    """Make a notebook run reproducible and its error messages short.
+    """Make a notebook run reproducible and its error messages readable.
 
     - seeds Python's ``random`` and NumPy's global generator (and Keras/TF when
       ``keras=True``, which also imports TensorFlow: about 5 s);
-    - switches IPython tracebacks to ``Minimal`` mode, so a failing test shows
-      its message and not the code around it;
+    - tracebacks (see :func:`set_tracebacks`): while nbgrader validates or grades
+      (``NBGRADER_EXECUTION`` is set), ``Minimal`` mode, so a failing test shows its
+      message and not its code; in the learner's own kernel, ``Context`` mode, so an
+      error in the learner's code shows the learner's lines and functions, while a
+      failed visible check (``CheckFailed``) still shows only its message;
     - quiets TensorFlow's C++ start-up logging and prints NumPy arrays compactly;
     - registers the ``%%demo`` cell magic (see :func:`demo`);
     - turns off TensorFlow's oneDNN kernels (``TF_ENABLE_ONEDNN_OPTS=0``): their
@@ -30,6 +35,7 @@ def setup_notebook(seed: int = 0, *, keras: bool = False, onednn: bool = False) 
 
     Call it before anything imports TensorFlow.
     """
+    STARTED["at"] = time.perf_counter()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn else os.environ.get("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -47,8 +53,33 @@ def setup_notebook(seed: int = 0, *, keras: bool = False, onednn: bool = False) 
         return
     ip = get_ipython()
     if ip is not None:
-        ip.InteractiveTB.set_mode("Minimal")  # same as %xmode Minimal, without the banner
+        set_tracebacks(ip)
         ip.register_magic_function(demo, magic_kind="cell", magic_name="demo")
+
+
+def set_tracebacks(ip) -> str:
+    """Choose the traceback style for this kernel; returns the mode it set.
+
+    Grading (``NBGRADER_EXECUTION`` set, see :func:`bncourse.grading_mode`): ``Minimal``,
+    so no test code is printed. Otherwise ``Context``: an error raised in the learner's
+    code shows each frame (cell, line, function), and a :class:`~bncourse.checks.CheckFailed`
+    from a visible check shows its one-line message without the check helper's frames.
+    The learner switches with ``%xmode Minimal`` / ``%xmode Context`` at any time.
+    """
+    from bncourse.checks import CheckFailed
+
+    grading = bool(os.environ.get("NBGRADER_EXECUTION"))
+    mode = "Minimal" if grading else "Context"
+    ip.InteractiveTB.set_mode(mode)  # same as %xmode, without the banner
+    ip.set_custom_exc((), None) if grading else ip.set_custom_exc((CheckFailed,), _check_message_only)
+    return mode
+
+
+def _check_message_only(shell, etype, value, tb, tb_offset=None):
+    """Show a failed visible check as ``CheckFailed: message``: an error output, no frames."""
+    stb = shell.InteractiveTB.get_exception_only(etype, value)
+    shell._showtraceback(etype, value, stb)
+    return stb
 
 
 def demo(line, cell):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bncourse.plotting import histograms
+from bncourse.plotting import caption, histograms
 
 
 def bn_explorer(normalize, *, seed=0, batch_size=64):
@@ -25,13 +25,14 @@ def bn_explorer(normalize, *, seed=0, batch_size=64):
     import ipywidgets as w
     from IPython.display import display
 
+    wide = {"description_width": "initial"}  # the full label, never "feature m..."
     controls = {
-        "n": w.IntSlider(value=batch_size, min=2, max=512, step=1, description="batch size"),
-        "mu": w.FloatSlider(value=5.0, min=-20, max=20, step=0.5, description="feature mean"),
-        "sigma": w.FloatLogSlider(value=10**0.3, base=10, min=-3, max=1.5, step=0.1, description="feature std"),
-        "gamma": w.FloatSlider(value=1.0, min=-3, max=3, step=0.1, description="gamma"),
-        "beta": w.FloatSlider(value=0.0, min=-5, max=5, step=0.1, description="beta"),
-        "eps": w.FloatLogSlider(value=1e-3, base=10, min=-8, max=1, step=0.5, description="epsilon"),
+        "n": w.IntSlider(value=batch_size, min=2, max=512, step=1, description="batch size", style=wide),
+        "mu": w.FloatSlider(value=5.0, min=-20, max=20, step=0.5, description="feature mean", style=wide),
+        "sigma": w.FloatLogSlider(value=10**0.3, base=10, min=-3, max=1.5, step=0.1, description="feature std", style=wide),
+        "gamma": w.FloatSlider(value=1.0, min=-3, max=3, step=0.1, description="gamma", style=wide),
+        "beta": w.FloatSlider(value=0.0, min=-5, max=5, step=0.1, description="beta", style=wide),
+        "eps": w.FloatLogSlider(value=1e-3, base=10, min=-8, max=1, step=0.5, description="epsilon", style=wide),
     }
 
     def figure(n, mu, sigma, gamma, beta, eps):
@@ -55,4 +56,6 @@ def bn_explorer(normalize, *, seed=0, batch_size=64):
         c.observe(redraw, names="value")
     box = w.VBox([w.HBox(list(controls.values())[:3]), w.HBox(list(controls.values())[3:])])
     display(box)
+    caption("two histograms, the sampled batch x (left) and your normalize(x) (right), each titled "
+            "with its mean and std; the title above gives the output std that gamma and epsilon predict.")
     return box

@@ -53,14 +53,6 @@ def test_budget_follows_the_grading_environment(monkeypatch):
     assert bncourse.budget(100, 2) == 2
 
 
-def test_record_appends_json_lines(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "r.jsonl"
-    monkeypatch.setenv("BNCOURSE_RESULTS", str(out))
-    bncourse.record("acc", 0.99, "{:.1%}")
-    assert "acc: 99.0%" in capsys.readouterr().out
-    assert '"name": "acc"' in out.read_text()
-
-
 def test_helper_package_holds_no_reference_solution():
     import pathlib
 
@@ -96,3 +88,61 @@ def test_expect_gradient_passes_close_gradients_and_names_mistakes():
         expect_gradient("dx", g * (1 + 1e-4), g)
     with pytest.raises(CheckFailed, match="shape"):
         expect_gradient("dx", g[:2], g)
+
+
+def test_tracebacks_show_learner_frames_except_while_grading(monkeypatch, capsys):
+    """Learner's kernel: Context mode (the learner's own lines), a failed check shows only its
+    message; while grading (NBGRADER_EXECUTION): Minimal mode, no code at all."""
+    from IPython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython() or get_ipython()  # the test session's one IPython
+    failing = "def mine(a):\n    return a + np.ones(3)  # learner's line\nmine(np.ones(2))"
+    check = "from bncourse.checks import CheckFailed\nraise CheckFailed('your variance divides by N-1')"
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    bncourse.setup_notebook()
+    ip.run_cell("import numpy as np")
+    capsys.readouterr()
+    assert ip.run_cell(failing).error_in_exec is not None
+    shown = capsys.readouterr()
+    assert "learner's line" in shown.out + shown.err and "mine" in shown.out + shown.err
+    assert ip.run_cell(check).error_in_exec is not None, "a failed check must still fail its cell"
+    shown = capsys.readouterr().out
+    assert "CheckFailed: your variance divides by N-1" in shown and "checks.py" not in shown
+    assert "raise CheckFailed" not in shown
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    bncourse.setup_notebook()
+    capsys.readouterr()
+    assert ip.run_cell(failing).error_in_exec is not None
+    shown = capsys.readouterr()
+    assert "learner's line" not in shown.out + shown.err and "ValueError" in shown.out + shown.err
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    bncourse.setup_notebook()
+
+
+def test_record_writes_the_results_file_and_prints_nothing(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "r.jsonl"
+    monkeypatch.setenv("BNCOURSE_RESULTS", str(out))
+    bncourse.record("acc", 0.99, "{:.1%}")
+    assert capsys.readouterr().out == ""
+    assert '"name": "acc"' in out.read_text() and '"value": 0.99' in out.read_text()
+
+
+def test_progress_lines_are_one_line_with_seconds(capsys):
+    bncourse.stopwatch()
+    bncourse.progress("lr 0.1: accuracy 0.91")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].strip().startswith("lr 0.1: accuracy 0.91") and lines[0].endswith(" s]")
+
+
+def test_explorer_prints_its_figure_description_and_full_labels(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from bncourse.widgets import bn_explorer
+
+    box = bn_explorer(lambda x, g, b, e: g * (x - x.mean()) / np.sqrt(x.var() + e) + b)
+    assert "Figure: two histograms" in capsys.readouterr().out
+    sliders = [s for row in box.children for s in row.children]
+    assert {s.description for s in sliders} >= {"feature mean", "feature std", "epsilon"}
+    assert all(s.style.description_width == "initial" for s in sliders), "labels would be cut off"

@@ -118,3 +118,32 @@ def test_test_cells_stand_alone(solution):
 
 def _strip_magics(source):
     return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in source.splitlines())
+
+
+def test_licence_and_citation_name_both_licences_and_the_mnist_authors():
+    """LICENSE: CC BY 4.0 for the lesson text and figures, MIT for the code, MNIST's own licence;
+    CITATION.cff: the same licences and the MNIST reference with its three authors."""
+    import yaml
+
+    licence = (ROOT / "LICENSE").read_text()
+    for phrase in ("Creative Commons Attribution 4.0 International (CC BY 4.0)", "MIT License",
+                   "Yann LeCun, Corinna", "Cortes and Christopher J. C. Burges", "CC BY-SA 3.0"):
+        assert phrase in licence, f"LICENSE does not say {phrase!r}"
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["title"] and cff["authors"]
+    assert sorted(cff["license"]) == ["CC-BY-4.0", "MIT"]
+    mnist = [r for r in cff.get("references", []) if "MNIST" in r["title"]]
+    assert len(mnist) == 1 and mnist[0]["license"] == "CC-BY-SA-3.0"
+    assert [a["family-names"] for a in mnist[0]["authors"]] == ["LeCun", "Cortes", "Burges"]
+
+
+@pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
+def test_every_plot_prints_a_one_line_description(solution):
+    """A cell that shows a figure also prints its text description (screen readers): a call of
+    bncourse.plotting.caption(...) or a print("Figure: ...") in the same cell. (bn_explorer
+    prints its own: test_bncourse checks it.)"""
+    shows = re.compile(r"plt\.show\(\)|display\(explore_figure")
+    described = re.compile(r"\bcaption\(|print\(\s*f?\"Figure: ")
+    missing = [c.source.splitlines()[0] for c in nbformat.read(solution, as_version=4).cells
+               if c.cell_type == "code" and shows.search(c.source) and not described.search(c.source)]
+    assert not missing, f"{solution.parent.name}: figures without a description in cells starting {missing}"

@@ -480,7 +480,7 @@ def test_the_deadline_holds_against_a_trickle():
     with pytest.raises(TimeoutError):
         wire.receive(b, deadline=start + 1.0)
     stop.set()
-    assert 0.9 < time.monotonic() - start < 2.0
+    assert 0.9 < time.monotonic() - start < 4.0
     a.close()
     b.close()
 
@@ -658,13 +658,13 @@ def _forged_agent(path, kind, stop):
 def test_the_client_refuses_forged_agents(tmp_path, kind, canary_module):
     path, stop = str(tmp_path / "forged.sock"), threading.Event()
     _forged_agent(path, kind, stop)
-    ex, bridge = _client(path, timeout=3.0)
+    ex, bridge = _client(path, timeout=10.0)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.monotonic()
     try:
         with pytest.raises(wire.BridgeError, match="refused"):
             bridge.request({"op": "lookup", "names": ["f"]})
-        assert time.monotonic() - start < 2.5  # refused at once, not at the deadline
+        assert time.monotonic() - start < 5  # refused at once, not at the 10 s deadline
         out_of_step = FORGED_AGENTS[kind][1]
         assert (ex._bridge is None and bool(ex._bridge_refused)) == out_of_step
         if out_of_step:
@@ -687,7 +687,7 @@ def test_the_deadline_ends_a_response_that_never_finishes(tmp_path):
             bridge.request({"op": "lookup", "names": ["f"]})
     finally:
         stop.set()
-    assert 1.5 < time.monotonic() - start < 4
+    assert 1.5 < time.monotonic() - start < 8
     assert "timed out" in str(ex._fatal)
 
 

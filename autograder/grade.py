@@ -753,6 +753,30 @@ def _copy_back(course: Path, out: Path, student: str, assignment: str, notebooks
                 with contextlib.suppress(OSError):
                     os.unlink(target / f"{name}{ext}")
                 logging.getLogger("grade").warning("%s: %s/%s not copied: %s", student, sub, name, exc)
+    if (out / "feedback" / student / assignment).is_dir():
+        _install_mathjax(out, out / "feedback" / student / assignment)
+
+
+def _install_mathjax(out: Path, target: Path) -> None:
+    """The course's MathJax next to a feedback page (the page loads ``mathjax/MathJax.js``; nothing
+    from a CDN). Written from the installed package, never from the submission's work area, and
+    hard-linked to one copy per output folder, so a class costs its size once."""
+    from sanitize import mathjax_files
+
+    files = mathjax_files()
+    shared = out / "work" / f"mathjax-{hashlib.sha256(b''.join(sorted(files))).hexdigest()[:12]}"
+    for rel, data in files.items():
+        source, dest = shared / rel, target / rel
+        if not source.is_file():
+            source.parent.mkdir(parents=True, exist_ok=True)
+            tmp = source.with_name(f".{source.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, dest)
+        except OSError:  # another file system: a copy
+            dest.write_bytes(data)
 
 
 class _ListHandler(logging.Handler):

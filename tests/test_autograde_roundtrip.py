@@ -14,7 +14,11 @@ def graded(tmp_path_factory):
     release = tc.generate()
     for a in tc.assignments:
         for sol in sorted((tc.root / "solutions" / a).glob("*.ipynb")):
-            tc.submit("perfect", a, {sol.stem: nbformat.read(sol, as_version=4)})
+            perfect = nbformat.read(sol, as_version=4)
+            # a student's own file, not the instructor's: grade.py does not grade a byte-identical
+            # copy of the solution notebook (test_grade.py's files cases cover that)
+            perfect.metadata["student"] = "perfect"
+            tc.submit("perfect", a, {sol.stem: perfect})
             tc.submit("blank", a, {sol.stem: nbformat.read(release / a / sol.name, as_version=4)})
         tc.autograde(a)
     return tc

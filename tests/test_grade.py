@@ -420,8 +420,15 @@ def test_feedback_and_autograded_folders_hold_only_the_graded_notebook(adversari
             entries = sorted(os.listdir(out / sub / student))
             assert entries == [A], (sub, student, entries)
             folder = out / sub / student / A
-            assert sorted(os.listdir(folder)) == [name], (sub, student, os.listdir(folder))
+            expected = [name, "mathjax"] if sub == "feedback" else [name]
+            assert sorted(os.listdir(folder)) == sorted(expected), (sub, student, os.listdir(folder))
             assert not (folder / name).is_symlink() and (folder / name).is_file()
+            if sub == "feedback":  # the course's MathJax, byte for byte the installed package's
+                from sanitize import mathjax_files
+
+                ours = {p.relative_to(folder).as_posix(): p for p in (folder / "mathjax").rglob("*") if p.is_file()}
+                assert ours.keys() == mathjax_files().keys()
+                assert all(not p.is_symlink() and p.read_bytes() == mathjax_files()[k] for k, p in ours.items())
 
 
 def _instructor_only() -> list[str]:
@@ -447,7 +454,8 @@ def _instructor_only() -> list[str]:
 def test_nothing_instructor_only_in_any_feedback_file(adversarial):
     secrets = _instructor_only()
     assert len(secrets) > 100  # the reference and checks' lines, hidden tests, markers
-    files = [p for p in (adversarial["out"] / "feedback").rglob("*") if not p.is_dir()]
+    files = [p for p in (adversarial["out"] / "feedback").rglob("*")
+             if not p.is_dir() and "mathjax" not in p.relative_to(adversarial["out"] / "feedback").parts]
     assert len(files) == len(_graded(adversarial))
     for path in files:
         data = path.read_bytes()

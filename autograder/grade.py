@@ -764,7 +764,10 @@ def _install_mathjax(out: Path, target: Path) -> None:
     from sanitize import mathjax_files
 
     files = mathjax_files()
-    shared = out / "work" / f"mathjax-{hashlib.sha256(b''.join(sorted(files))).hexdigest()[:12]}"
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
+    shared = out / "work" / f"mathjax-{digest.hexdigest()[:12]}"
     for rel, data in files.items():
         source, dest = shared / rel, target / rel
         if not source.is_file():

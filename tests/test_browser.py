@@ -327,7 +327,7 @@ def lesson1(browser, lab):
             page.locator(".jp-NotebookPanel:visible [data-jp-item-name='restart-and-run'] jp-button").click()
             page.locator(".jp-Dialog .jp-mod-accept").click()
             first_answer = _cells(page).nth(_index(nb, lambda c: _grade_id(c) == "batch_mean"))
-            first_answer.locator(".jp-OutputArea-output").get_by_text("NotImplementedError").wait_for(
+            first_answer.locator(".jp-OutputArea-output").get_by_text("NotImplementedError").first.wait_for(
                 timeout=RUN_TIMEOUT)
             _wait_idle(page)
         yield page, nb, errors

@@ -42,7 +42,8 @@ GRADE = [sys.executable, str(ROOT / "autograder" / "grade.py")]
 A = "02_numpy_forward"
 POINTS = {"test_batchnorm_forward": 3, "test_update_moving_stats": 2, "test_batchnorm_inference": 2,
           "test_batchnorm_layer": 3}
-HIDDEN = re.compile(r"from (bn|keras|experiment)_checks import|check_batchnorm|### (BEGIN|END) HIDDEN TESTS")
+# hidden tests call bn_checks.check_* (the visible checks call bncourse.checks' functions of the same names)
+HIDDEN = re.compile(r"\b(bn|keras|experiment)_checks\b|### (BEGIN|END) HIDDEN TESTS")
 DEADLINE = "2026-11-01 00:00:00 UTC"
 CELL_TIMEOUT = 15
 STUDENT_KEY = "bncourse_test_student"  # notebook metadata: no notebook file may reach a feedback folder
@@ -134,9 +135,9 @@ CASES = {
                                           "test_batchnorm_inference": 2}, "MB of memory"),
     "invalid_json": Case("invalid_notebook", 0, reason="not valid JSON"),
     "deleted_test_cell": Case("missing_tests_restored", 10, POINTS, "test_update_moving_stats"),
-    # the layer builds on the (wrong) inference function, so its test fails too
-    "edited_test_cell": Case("tampered", 5, {"test_batchnorm_inference": 0, "test_batchnorm_forward": 3},
-                             "test_batchnorm_inference"),
+    # the layer is graded with the student's own helpers (error carried forward): only inference fails
+    "edited_test_cell": Case("tampered", 8, {"test_batchnorm_inference": 0, "test_batchnorm_forward": 3,
+                                             "test_batchnorm_layer": 3}, "test_batchnorm_inference"),
     "monkeypatched_numpy": Case("suspicious", 0, reason="patches a library attribute"),
     "escape_and_exec_solution": Case("suspicious", 0, reason="names a grader path"),
     "huge_output": Case("graded", 10, POINTS, "output beyond"),
@@ -644,22 +645,27 @@ def _patch_member_size(data: bytes, name: str, size: int) -> bytes:
 def _hostile_export(path: Path) -> dict[str, tuple[str, float, str]]:
     """A Canvas export of lesson 01 with one student per way a member can go wrong, and the
     honest students around them. Returns student -> (status, score, a phrase of the reason)."""
-    solved, blank = (nbformat.writes(course.learner_submission(L1, solved=s)).encode() for s in (True, False))
+    def notebook(solved: bool, who: str) -> bytes:  # each student's own file (grade.py flags identical ones)
+        nb = course.learner_submission(L1, solved=solved)
+        nb.metadata[STUDENT_KEY] = who
+        return nbformat.writes(nb).encode()
+
+    corrupt = notebook(True, "corrupt") + b" " * 64
     name = lambda student, user, late=False: f"submissions/{student}_{'late_' if late else ''}{user}_9{user}_{L1}.ipynb"  # noqa: E731
     members = [
-        (name("doejane", 12340), solved), (name("roejohn", 12341), blank),
-        (name("smithjohn", 111), solved), (name("smithjohn", 222, late=True), blank),  # one name, two students
-        (name("..", 333), solved), (name("...", 334), solved), (f"submissions/evil\\victim_444_9444_{L1}.ipynb", solved),
-        (name("corrupt", 555), solved + b" " * 64), (name("bomb", 666), b"\0" * 150 * 2**20),
-        (name("big", 777), b" " * 101 * 2**20), (name("dup", 999), solved), (f"again/{name('dup', 999)[12:]}", blank),
-        (name("XlYve", 888), solved), (name("YlXve", 889), solved),  # renamed to latin-1 bytes below
+        (name("doejane", 12340), notebook(True, "doejane12340")), (name("roejohn", 12341), notebook(False, "roejohn12341")),
+        (name("smithjohn", 111), notebook(True, "smithjohn111")), (name("smithjohn", 222, late=True), notebook(False, "smithjohn222")),  # one name, two students
+        (name("..", 333), notebook(True, "..333")), (name("...", 334), notebook(True, "...334")), (f"submissions/evil\\victim_444_9444_{L1}.ipynb", notebook(True, "evil")),
+        (name("corrupt", 555), corrupt), (name("bomb", 666), b"\0" * 150 * 2**20),
+        (name("big", 777), b" " * 101 * 2**20), (name("dup", 999), notebook(True, "dup999")), (f"again/{name('dup', 999)[12:]}", notebook(False, "dup2")),
+        (name("XlYve", 888), notebook(True, "latin-a")), (name("YlXve", 889), notebook(True, "latin-b")),  # renamed to latin-1 bytes below
         ("submissions/readme.txt", b"not a submission"),
     ]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for member, data in members:
             zf.writestr(member, data, zipfile.ZIP_STORED if "corrupt" in member else zipfile.ZIP_DEFLATED)
     data = path.read_bytes()
-    at = data.index(solved + b" " * 64) + 100  # one flipped byte: the CRC no longer matches
+    at = data.index(corrupt) + 100  # one flipped byte: the CRC no longer matches
     data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
     data = _patch_member_size(data, name("bomb", 666), 4096)
     for old, new in ((b"XlYve", b"\xe9l\xe8ve"), (b"YlXve", b"\xe8l\xe9ve")):

@@ -4,7 +4,8 @@ Every case tries to make the *grader* run code through the test cells' bridge to
 kernel (``autograder/wire.py``): the kernel forges what the grader receives, so that a
 test cell's ``batchnorm_forward(X, gamma, beta)`` becomes ``subprocess.Popen(["/bin/sh",
 "-c", CMD], -1, None)`` in the grader (X a dict whose keys are the command line: Popen
-runs ``list(X)``). CMD creates a canary file outside the sandbox and leaves a marker
+runs ``list(X)``; where a test cell passes the grader's own inputs, the forged function is
+refused before any call). CMD creates a canary file outside the sandbox and leaves a marker
 process: both exist only if grader-side code ran the command. The forgeries:
 
 * ``json.dumps`` patched in the kernel, so the agent's real responses are rewritten on the
@@ -44,7 +45,8 @@ CASES: dict[str, Case] = {
     "bridge_forged_keras_lambda": Case("graded", 10, FORWARD_FAILS),
     "bridge_forged_keras_private_function": Case("graded", 10, FORWARD_FAILS),
     "bridge_malformed_response": Case("graded", 10, ALL_FAIL),
-    "bridge_disguised_function": Case("suspicious", 10, FORWARD_FAILS),
+    # the disguise changes nothing: the function is the student's own, called in the kernel
+    "bridge_disguised_function": Case("suspicious", 10, FULL),
     "bridge_oversize_infinite_stream": Case("suspicious", 10, ALL_FAIL),
     "bridge_trickle_never_ends": Case("timeout", 10, FORWARD_FAILS, "ran longer than"),
 }
@@ -98,7 +100,7 @@ def _forging_dumps(obj, *args, **kwargs):
         _state["done"] = True
         if {malformed!r}:
             return "{{this is not json"
-        ok.update({forged!r})
+        ok.update({{k: v for k, v in {forged!r}.items() if k in ok}})  # only names the test asked for
     return _real_dumps(obj, *args, **kwargs)
 
 

@@ -121,6 +121,21 @@ def kernel_env(home: str) -> dict[str, str]:
     return env
 
 
+def peer_in_tree(conn: socket.socket, root_pid: int) -> bool:
+    """Whether the process at the other end of the Unix socket ``conn`` (SO_PEERCRED, as this
+    process's PID namespace sees it) is ``root_pid`` or one of its descendants."""
+    import struct
+
+    import psutil
+
+    pid, _, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    try:
+        root = psutil.Process(root_pid)
+        return pid == root_pid or any(p.pid == pid for p in root.children(recursive=True))
+    except psutil.Error:
+        return False
+
+
 def is_test_cell(cell) -> bool:
     return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
 
@@ -409,6 +424,13 @@ class HardenedExecute(Execute):
             raise wire.RemoteError(f"the grader could not reach the notebook's code ({errors[0].ename})")
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.connect(path)
+        proc = getattr(self.km.provisioner, "process", None)
+        if proc is None or not peer_in_tree(conn, proc.pid):
+            # the socket folder is the kernel's: it may have swapped the path for a link to
+            # another socket on this machine. Only the kernel's own process tree may answer.
+            conn.close()
+            raise wire.RemoteError("the grader could not reach the notebook's code (the bridge socket "
+                                   "was answered by a process outside the kernel)")
         self._bridge = conn
 
     def _kernel_alive(self) -> bool:

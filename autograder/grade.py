@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import functools
 import hashlib
 import json
 import logging
@@ -757,6 +758,17 @@ def _copy_back(course: Path, out: Path, student: str, assignment: str, notebooks
         _install_mathjax(out, out / "feedback" / student / assignment)
 
 
+@functools.lru_cache(maxsize=1)
+def _mathjax_key() -> str:
+    """Content hash of the course's MathJax files, once per process."""
+    from sanitize import mathjax_files
+
+    files, digest = mathjax_files(), hashlib.sha256()
+    for rel in sorted(files):
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
+    return digest.hexdigest()[:12]
+
+
 def _install_mathjax(out: Path, target: Path) -> None:
     """The course's MathJax next to a feedback page (the page loads ``mathjax/MathJax.js``; nothing
     from a CDN). Written from the installed package, never from the submission's work area, and
@@ -764,10 +776,7 @@ def _install_mathjax(out: Path, target: Path) -> None:
     from sanitize import mathjax_files
 
     files = mathjax_files()
-    digest = hashlib.sha256()
-    for rel in sorted(files):
-        digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
-    shared = out / "work" / f"mathjax-{digest.hexdigest()[:12]}"
+    shared = out / "work" / f"mathjax-{_mathjax_key()}"
     for rel, data in files.items():
         source, dest = shared / rel, target / rel
         if not source.is_file():

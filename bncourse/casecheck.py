@@ -105,17 +105,22 @@ def close(got, want, tol):
         return bool(np.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * _scale(want), equal_nan=True))
 
 
-def first_match(got, variants, tol=LOOSE):
-    """Hint of the first known-wrong variant that ``got`` matches (a variant is a value or a maker)."""
+def variant_values(variants):
+    """``(hint, value)`` for each known-wrong variant that applies (a variant is a value or a
+    maker; a maker that raises or returns None does not apply). Lazy: makers run as asked."""
     for make, hint in variants:
         try:
             with np.errstate(all="ignore"):
-                wrong = make() if callable(make) else make
+                value = make() if callable(make) else make
         except Exception:  # noqa: BLE001, S112 - a variant that does not apply to this input
             continue
-        if wrong is not None and close(got, wrong, tol):
-            return hint
-    return None
+        if value is not None:
+            yield hint, value
+
+
+def first_match(got, variants, tol=LOOSE):
+    """Hint of the first known-wrong variant that ``got`` matches."""
+    return next((hint for hint, wrong in variant_values(variants) if close(got, wrong, tol)), None)
 
 
 def shape_check(name, got, shape, label, extra=""):

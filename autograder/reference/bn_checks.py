@@ -24,6 +24,7 @@ from bncourse.casecheck import (  # noqa: F401
     check_layer,
     run_backward,
     run_outputs,
+    variant_values,
 )
 from bncourse.casecheck import as_float as _float
 from bncourse.casecheck import close as _close
@@ -198,16 +199,7 @@ def _offset_case(rng, shape):
 
 def _eager(variants):
     """``[hint, value]`` pairs of the variants that apply (literal values for the case tables)."""
-    out = []
-    for make, hint in variants:
-        try:
-            with np.errstate(all="ignore"):
-                value = make() if callable(make) else make
-        except Exception:  # noqa: BLE001, S112 - a variant that does not apply to this input
-            continue
-        if value is not None:
-            out.append([hint, value])
-    return out
+    return [[hint, value] for hint, value in variant_values(variants)]
 
 
 FORWARD_FALLBACK = "mean and biased variance per feature, eps inside the square root, then gamma * x_hat + beta."

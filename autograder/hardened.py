@@ -257,7 +257,6 @@ class HardenedExecute(Execute):
         """A thread that kills the kernel's process tree when it goes over a limit: memory
         (resident memory plus the sandbox's tmpfs files) or the disk quota of its folders.
         The reason goes to ``self._oom`` (a sentence for the cell's error and the status)."""
-        import psutil
 
         proc = getattr(self.km.provisioner, "process", None)
         if proc is None:
@@ -266,21 +265,31 @@ class HardenedExecute(Execute):
         self._stop_watch = stop
 
         def watch():
-            try:
-                root = psutil.Process(proc.pid)
-                while not stop.wait(0.25):
-                    procs = [root, *root.children(recursive=True)]
-                    reason = self._memory_over(procs) or self._disk_over()
-                    if reason:
-                        self._oom = reason
-                        for p in reversed(procs):
-                            with contextlib.suppress(psutil.Error):
-                                p.kill()
-                        return
-            except psutil.Error:
-                return
+            while not stop.wait(0.25):
+                if self._enforce_limits(proc.pid):
+                    return
 
         threading.Thread(target=watch, daemon=True).start()
+
+    def _enforce_limits(self, pid: int) -> str | None:
+        """If the kernel rooted at ``pid`` is over a limit, record why in ``self._oom``, kill its
+        process tree and return the reason; else None. The watcher calls it every 0.25 s, and
+        a cell that timed out calls it once more: a kernel that went over a limit while its
+        cell was also running out of time is reported for the limit, whichever came first."""
+        import psutil
+
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return None
+        reason = self._memory_over(procs) or self._disk_over()
+        if reason:
+            self._oom = reason
+            for p in reversed(procs):
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+        return reason
 
     def _memory_over(self, procs) -> str | None:
         """Why the kernel is over its memory limit, or None. Files in the sandbox's tmpfs
@@ -371,8 +380,14 @@ class HardenedExecute(Execute):
                 self.execute_cell(cell, index, store_history=True)
             return
         except CellTimeoutError:
-            kind, msg = "timeout", f"this cell ran longer than {self.timeout} s and was stopped."
-            cell.outputs.append(error_output("TimeoutError", msg))
+            proc = getattr(getattr(self.km, "provisioner", None), "process", None)
+            over = self._oom or (self._enforce_limits(proc.pid) if proc is not None else None)
+            if over:  # over a limit and out of time: the limit is the cause worth naming
+                kind, msg = "kernel_died", str(over)
+                cell.outputs.append(error_output("KernelDied", msg))
+            else:
+                kind, msg = "timeout", f"this cell ran longer than {self.timeout} s and was stopped."
+                cell.outputs.append(error_output("TimeoutError", msg))
         except DeadKernelError:
             if self._oom:  # the watcher's sentence: memory or disk quota
                 kind, msg = "kernel_died", str(self._oom)

@@ -65,6 +65,8 @@ for _p in (str(HERE), str(REFERENCE)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+import runner  # noqa: E402 - after the path set-up above
+
 SEVERITY = ["rejected", "invalid_notebook", "missing", "kernel_died", "timeout", "tampered", "missing_tests_restored",
             "suspicious", "bad_timestamp", "renamed", "late", "graded"]
 # Canvas's export names: <student>_[late_]<user id>_<submission id>_<original file name>. The
@@ -607,16 +609,24 @@ def grade_submission(task: dict) -> dict:
 
     Never raises: any failure becomes a status, so the batch always completes.
     """
+    runner.mark_started(task)
     try:
         return _grade_submission(task)
     except Exception as exc:  # noqa: BLE001
         import traceback
 
-        rows = [{"student": task["student"], "assignment": task["assignment"], "notebook": name,
-                 "status": "invalid_notebook", "score": 0.0, "max_score": task["max_scores"].get(name, 0.0),
-                 "reason": f"grading failed: {type(exc).__name__}: {str(exc)[:200]}", "flags": ["error"],
-                 "cells": {}, "seconds": 0.0} for name in task["notebooks"]]
-        return {"rows": rows, "grades": {}, "error": traceback.format_exc()[-2000:], "timestamp": None}
+        return failed_result(task, f"{type(exc).__name__}: {str(exc)[:200]}", traceback.format_exc()[-2000:])
+
+
+def failed_result(task: dict, why: str, error: str | None = None) -> dict:
+    """The result of a submission the grader could not grade: each notebook 0 points, status
+    ``invalid_notebook`` with ``why``; marked as an error, so the ledger does not keep it and
+    the next run tries again."""
+    rows = [{"student": task["student"], "assignment": task["assignment"], "notebook": name,
+             "status": "invalid_notebook", "score": 0.0, "max_score": task["max_scores"].get(name, 0.0),
+             "reason": f"grading failed: {why}", "flags": ["error"], "cells": {}, "seconds": 0.0}
+            for name in task["notebooks"]]
+    return {"rows": rows, "grades": {}, "error": error or why, "timestamp": None}
 
 
 def _grade_submission(task: dict) -> dict:
@@ -986,55 +996,6 @@ class Progress:
             print(line, file=sys.stderr, flush=True)
 
 
-def _submitters(workers: int, scheduler: str | None):
-    """(submit(fn, arg) -> future, as_completed, shutdown)."""
-    if scheduler:
-        from dask.distributed import Client, LocalCluster
-        from dask.distributed import as_completed as dask_completed
-
-        if scheduler == "local":
-            os.environ["PYTHONPATH"] = os.pathsep.join(
-                [str(HERE), str(REFERENCE)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
-            client = Client(cluster)
-        else:
-            cluster, client = None, Client(scheduler)
-
-        def shutdown(now=False):
-            if now:
-                client.cancel(list(client.futures.values()), force=True)
-            client.close()
-            if cluster is not None:
-                cluster.close()
-
-        return (lambda fn, arg: client.submit(fn, arg, pure=False)), dask_completed, shutdown
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures import as_completed as cf_completed
-
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                               initializer=_warm_worker)
-
-    def shutdown(now=False):
-        if now:  # Ctrl-C: stop the workers (their sandboxed kernels die with them)
-            for proc in list((pool._processes or {}).values()):
-                proc.terminate()
-        pool.shutdown(wait=not now, cancel_futures=True)
-        _stop_resource_tracker()
-
-    return pool.submit, cf_completed, shutdown
-
-
-def _stop_resource_tracker():
-    """Wait for multiprocessing's resource tracker (a helper process the pool starts): it would
-    otherwise outlive grade.py by a moment."""
-    from multiprocessing import resource_tracker
-
-    with contextlib.suppress(Exception):  # private API: if it changes, the tracker exits on its own
-        resource_tracker._resource_tracker._stop()
-
-
 def _warm_worker():
     """Import nbgrader and the grading code once per worker, not once per submission.
     Ctrl-C is the main process's to handle: it stops the workers."""
@@ -1049,7 +1010,7 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
                 pattern: str = DEFAULT_PATTERN, out: Path = HERE, workers: int | None = None,
                 scheduler: str | None = None, cell_timeout: int = 120, notebook_timeout: int = 900,
                 memory_mb: int = 3000, disk_mb: int = 200, max_files: int = 2000, sandbox: str = "auto",
-                deadline: str | None = None,
+                deadline: str | None = None, task_timeout: float | None = None,
                 gradescope: bool = False, regrade: bool = False, gradebook: Path | None = None,
                 keep_work: bool = False, quiet: bool = False) -> list[dict]:
     """Grade every submission of ``assignments``; write grades.csv and friends under ``out``.
@@ -1116,7 +1077,9 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
                           "notebooks": notebooks, "max_scores": maxes, "cell_max": cell_max, "release_cells": given,
                           "template_db": str(template), "work": str(out / "work" / assignment / student),
                           "flags": flags[student],
-                          "out": str(out), "options": options, "fingerprint": fp, "ledger": str(entry)})
+                          "out": str(out), "options": options, "fingerprint": fp, "ledger": str(entry),
+                          "started": str(out / "work" / assignment / f".{student}.started"),
+                          "token": f"{assignment}/{student}/{os.getpid()}/{time.time_ns()}"})
         for student, reason in refused:
             rejected += rejected_rows(student, reason, assignment, maxes, cell_max)
         if not quiet:
@@ -1132,32 +1095,29 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
             print(f"grading {len(tasks)} submissions with {n} workers "
                   f"({'dask ' + scheduler if scheduler else 'processes'}, sandbox: {sandbox})", file=sys.stderr)
         progress = Progress(len(tasks), n, "class" if len(assignments) > 1 else assignments[0])
-        submit, completed, shutdown = _submitters(n, scheduler)
-        interrupted = False
+
+        def on_result(task, raw):
+            key = task["assignment"], task["student"]
+            result = record(master_db, apply_notes(raw, notes[key]), *key)
+            results[key] = result
+            if result.get("error"):  # a grader failure is not a result: retried next run
+                print(f"\n{task['student']}: grading failed:\n{result['error']}", file=sys.stderr)
+            else:
+                entry = Path(task["ledger"])
+                tmp = entry.with_name(f".{entry.name}.tmp")
+                tmp.write_text(json.dumps({"fingerprint": task["fingerprint"], "result": raw}))
+                os.replace(tmp, entry)
+            if not quiet:
+                progress.update(result["rows"])
+
         try:
-            futures = {submit(grade_submission, t): t for t in tasks}
-            for fut in completed(futures):
-                task = futures[fut]
-                raw = fut.result()
-                key = task["assignment"], task["student"]
-                result = record(master_db, apply_notes(raw, notes[key]), *key)
-                results[key] = result
-                if result.get("error"):  # a grader failure is not a result: retried next run
-                    print(f"\n{task['student']}: grading failed:\n{result['error']}", file=sys.stderr)
-                else:
-                    entry = Path(task["ledger"])
-                    tmp = entry.with_name(f".{entry.name}.tmp")
-                    tmp.write_text(json.dumps({"fingerprint": task["fingerprint"], "result": raw}))
-                    os.replace(tmp, entry)
-                if not quiet:
-                    progress.update(result["rows"])
+            runner.run(tasks, grade_submission, on_result, failed_result, workers=n, scheduler=scheduler,
+                       initializer=_warm_worker, env_paths=[str(HERE), str(REFERENCE)],
+                       task_timeout=task_timeout or notebook_timeout + 600)
         except KeyboardInterrupt:
-            interrupted = True
             print(f"\ninterrupted: {len(results)} graded submissions are kept in {out / 'ledger'}; "
                   "run the same command again to resume.", file=sys.stderr)
             raise
-        finally:
-            shutdown(now=interrupted)
     rows = sorted([row for key in sorted(results) for row in results[key]["rows"]] + rejected,
                   key=lambda r: (r["assignment"], r["student"]))
     write_csv(out / "grades.csv", rows, cell_names)
@@ -1220,6 +1180,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scheduler", help="run on Dask: 'local' for a local cluster, or a scheduler address")
     p.add_argument("--cell-timeout", type=int, default=120, help="seconds per cell (default 120)")
     p.add_argument("--notebook-timeout", type=int, default=900, help="seconds per notebook (default 900)")
+    p.add_argument("--task-timeout", type=int, default=None,
+                   help="seconds one submission may take in all, grading included; past it the submission is "
+                        "stopped and marked (default: --notebook-timeout + 600)")
     p.add_argument("--memory-mb", type=int, default=3000, help="memory per kernel (default 3000 MB)")
     p.add_argument("--disk-mb", type=int, default=200,
                    help="disk quota per kernel: bytes it may write, also its largest file (default 200 MB)")
@@ -1243,7 +1206,7 @@ def main(argv: list[str] | None = None) -> int:
                            out=args.out, workers=args.workers, scheduler=args.scheduler,
                            cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                            memory_mb=args.memory_mb, disk_mb=args.disk_mb, max_files=args.max_files,
-                           sandbox=args.sandbox, deadline=args.deadline,
+                           sandbox=args.sandbox, deadline=args.deadline, task_timeout=args.task_timeout,
                            gradescope=args.gradescope, regrade=args.regrade, gradebook=args.gradebook,
                            keep_work=args.keep_work)
     except KeyboardInterrupt:

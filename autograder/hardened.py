@@ -438,6 +438,8 @@ class HardenedExecute(Execute):
         if errors:
             raise wire.RemoteError(f"the grader could not reach the notebook's code ({errors[0].ename})")
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # within the test's deadline: a kernel that fills the socket's backlog cannot hold the grader
+        conn.settimeout(max(0.05, self._test_deadline - time.monotonic()))
         conn.connect(path)
         proc = getattr(self.km.provisioner, "process", None)
         if proc is None or not peer_in_tree(conn, proc.pid):

@@ -43,6 +43,7 @@ import time
 AGENT = "_bncourse_agent"
 DEFAULT_MAX_BYTES = 64 * 2**20  # one message; the largest legitimate one in the course is far smaller
 MAX_DEPTH = 48  # nesting of containers in one value
+MAX_VALUES = 1_000_000  # commas and brackets in one message: bounds what parsing it may allocate
 MAX_HANDLE = 2**31
 HEADER = 8
 
@@ -94,6 +95,8 @@ MODULES = ("numpy", "numpy.linalg", "numpy.random", "math", "bncourse", "bncours
            "bncourse.gradcheck", "keras", "keras.layers", "keras.activations", "keras.ops")
 # Keras classes that can run code from their config or load files: never built from a kernel's data.
 KERAS_REFUSED = {"Lambda", "TFSMLayer"}
+# Functions that look objects up by name or build them from a config: never in a "functions" rule.
+LOOKUP_FUNCTIONS = {"get", "deserialize", "serialize", "get_registered_object", "get_registered_name"}
 
 _tables: dict[str, dict[str, object]] = {}
 
@@ -102,7 +105,7 @@ def _rule_objects(module, rule):
     """name -> object of ``module`` under a rule: its pure functions, or its layer classes."""
     out = {}
     for name, obj in vars(module).items():
-        if name.startswith("_"):
+        if name.startswith("_") or name in LOOKUP_FUNCTIONS:
             continue
         if rule == "functions" and callable(obj) and not isinstance(obj, type) and type(obj).__name__ != "module":
             owner = getattr(obj, "__module__", None) or module.__name__
@@ -673,6 +676,11 @@ def receive(conn, max_bytes=DEFAULT_MAX_BYTES, deadline=None):
     body = _exactly(conn, n, deadline)
     if body is None:
         raise BridgeError(f"a truncated message (the connection closed before its {n} bytes)")
+    # Parsed JSON can take ~20x its bytes ("[[],[],...]"): bound the values before parsing.
+    # Arrays travel as base64 text, which has no commas or brackets, so real answers stay far below.
+    values = body.count(b",") + body.count(b"[") + body.count(b"{")
+    if values > MAX_VALUES:
+        raise BridgeError(f"a message of more than {MAX_VALUES:,} values (arrays travel as .npy, not as lists)")
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:

@@ -260,6 +260,9 @@ FORGED_NAMES = [
     {"__lib__": "bncourse.setup_notebook"},
     {"__lib__": "bncourse.results.record"},  # writes files
     {"__lib__": "math.__loader__"},
+    {"__lib__": "keras.activations.deserialize"},  # look objects up by name: not in the table
+    {"__lib__": "keras.activations.get"},
+    {"__lib__": "keras.ops.deserialize"},
     {"__lib__": ["numpy", "mean"]},
     {"__lib__": "x" * 10_000},
 ]
@@ -450,6 +453,27 @@ def test_an_oversize_length_prefix_is_refused_before_reading_or_allocating():
             wire.receive(b, max_bytes=wire.DEFAULT_MAX_BYTES, deadline=time.monotonic() + 30)
         assert time.monotonic() - start < 1
         assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 20 * 1024
+
+
+@pytest.mark.parametrize("body", [b"[" + b"[]," * 3_000_000 + b"[]]",  # 9 MB of lists: ~200 MB parsed
+                                  b"[" + b"{}," * 3_000_000 + b"{}]",
+                                  b"[" + b"0," * 3_000_000 + b"0]"])
+def test_a_message_of_millions_of_small_values_is_refused_before_parsing(body):
+    a, b = _pair()
+    with a, b:
+        threading.Thread(target=lambda: (a.sendall(len(body).to_bytes(8, "big") + body), a.close()),
+                         daemon=True).start()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with pytest.raises(wire.BridgeError, match="more than 1,000,000 values"):
+            wire.receive(b, deadline=time.monotonic() + 30)
+        assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 60 * 1024  # KB: the body only
+
+
+def test_a_large_array_stays_far_below_the_value_cap():
+    message = wire.encode({"x": np.arange(2_000_000, dtype=np.float64), "cache": [np.ones((500, 500))] * 4})
+    data = json.dumps(message).encode()
+    assert len(data) > 20 * 2**20
+    assert data.count(b",") + data.count(b"[") + data.count(b"{") < 100
 
 
 @pytest.mark.parametrize("raw, reason", [

@@ -320,8 +320,12 @@ def scan_source(source: str, names: dict[str, str] | None = None) -> list[tuple[
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for t in targets:
-                name = _resolve(_dotted(t.value), names) if isinstance(t, (ast.Attribute, ast.Subscript)) else ""
-                if isinstance(t, ast.Attribute) and name.split(".")[0] in LIBRARIES:
+                written = _dotted(t.value) if isinstance(t, (ast.Attribute, ast.Subscript)) else ""
+                name = _resolve(written, names)
+                # an attribute of any imported module or object (json.dumps = ..., socket.socket = ...:
+                # the bridge's own dependencies too), or of a library the notebook uses by its usual name
+                if isinstance(t, ast.Attribute) and (name.split(".")[0] in LIBRARIES
+                                                     or written.split(".")[0] in names):
                     found.append((line, f"patches a library attribute ({name}.{t.attr})"))
                 elif isinstance(t, ast.Subscript) and name in ("sys.modules", "__builtins__", "builtins.__dict__"):
                     found.append((line, f"replaces entries of {name}"))

@@ -120,6 +120,20 @@ def test_sys_modules_by_computed_names_is_flagged(source, phrase):
     assert flagged(source, phrase), reasons(source)
 
 
+@pytest.mark.parametrize("source, attr", [  # the modules the grading bridge itself uses, however imported
+    ("import json\njson.dumps = lambda *a, **k: '{}'", "json.dumps"),
+    ("import json as j\nj.loads = eval", "json.loads"),
+    ("from json import decoder\ndecoder.scanstring = None", "json.decoder.scanstring"),
+    ("import socket\nsocket.socket.sendall = lambda *a: None", "socket.socket.sendall"),
+    ("import threading as t\nt.Thread.run = lambda self: None", "threading.Thread.run"),
+    ("import io\nio.BytesIO = bytes", "io.BytesIO"),
+    ("import base64\nbase64.b64encode = lambda b: b", "base64.b64encode"),
+    ("import time\ntime.monotonic = lambda: 0.0", "time.monotonic"),
+])
+def test_patching_any_imported_module_is_flagged(source, attr):
+    assert flagged(source, f"patches a library attribute ({attr})"), reasons(source)
+
+
 @pytest.mark.parametrize("source, phrase", [
     ("import os as o\no.system('id')", "runs a shell command"),
     ("from os import system\nsystem('id')", "runs a shell command"),

@@ -12,14 +12,19 @@ Generate Feedback buttons) both call :func:`harden`:
   :class:`sanitize.SafeHTMLExporter` (rebuilt page, CSP, local MathJax).
 * Every other HTML export from this configuration (Formgrader's view of a submission) cleans
   the notebook first, and gets the course's MathJax from this server, not a CDN.
+* nbgrader's converters follow no link from the student's side (:func:`no_follow_converters`):
+  a linked notebook is not graded, and of the other files next to it only regular files are
+  copied (submitted -> autograded -> feedback), through :mod:`fsguard`.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
+import fsguard
 from hardened import HardenedExecute
 from sanitize import SafeHTMLExporter, SanitizeNotebook
 
@@ -44,6 +49,49 @@ def _nbgrader_templates() -> str:
     return str(Path(formgrader.__file__).parent / "templates")
 
 
+def _init_notebooks_no_links(self) -> None:
+    """nbgrader's ``init_notebooks``, then a notebook that is a symbolic link is dropped (logged):
+    its content is someone else's file (a classmate's, the solution), not the student's work."""
+    _stock["init_notebooks"](self)
+    for assignment, found in list(self.assignments.items()):
+        kept = [f for f in found if not os.path.islink(f)]
+        for f in sorted(set(found) - set(kept)):
+            self.log.warning("Not graded: %s is a symbolic link", f)
+        self.assignments[assignment] = kept
+
+
+def _init_assignment_no_links(self, assignment_id: str, student_id: str) -> None:
+    """nbgrader's ``BaseConverter.init_assignment`` (copy the files next to the notebooks from
+    the source folder to the destination) with regular files only: a link or special file is
+    skipped and logged, never followed, and a copy never writes through a link."""
+    from nbgrader.utils import find_all_files
+
+    source = self._format_source(assignment_id, student_id)
+    dest = self._format_dest(assignment_id, student_id)
+    for filename in find_all_files(source, self.coursedir.ignore + ["*.ipynb"]):
+        path = os.path.join(dest, os.path.relpath(filename, source))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            fsguard.copy_regular(Path(filename), Path(path))
+        except (fsguard.UnsafeFile, OSError) as exc:
+            self.log.warning("Not copied: %s (%s)", filename, exc)
+
+
+_stock: dict = {}
+
+
+def no_follow_converters() -> None:
+    """Make nbgrader's converters (Autograde, GenerateFeedback, ...) follow no student link.
+    nbgrader has no configurable hook for this: the two methods are replaced on its base class,
+    once, in the grader's own process (the course's config is the only code loaded there)."""
+    from nbgrader.converters.base import BaseConverter
+
+    if not _stock:
+        _stock["init_notebooks"] = BaseConverter.init_notebooks
+        BaseConverter.init_notebooks = _init_notebooks_no_links
+        BaseConverter.init_assignment = _init_assignment_no_links
+
+
 def harden(c, *, cell_timeout: int, notebook_timeout: int, memory_mb: int, sandbox: str, work_dir: str | None):
     """Set the hardened Autograde, GenerateFeedback and HTMLExporter options on config ``c``.
     ``work_dir`` None: a fresh scratch folder per notebook (:class:`FreshHardenedExecute`)."""
@@ -58,6 +106,7 @@ def harden(c, *, cell_timeout: int, notebook_timeout: int, memory_mb: int, sandb
         SaveAutoGrades,
     )
 
+    no_follow_converters()
     c.OverwriteCells.add_missing_cells = True  # a deleted test cell comes back (and is graded)
     execute = HardenedExecute if work_dir else FreshHardenedExecute
     c.Autograde.autograde_preprocessors = [execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,

@@ -525,7 +525,8 @@ def test_no_active_html_in_any_page_or_autograded_notebook(adversarial):
 
 def test_stock_nbgrader_commands_are_hardened_like_grade_py(tmp_path):
     """Formgrader's Autograde and Generate Feedback buttons run the stock commands with the course's
-    nbgrader_config.py: sandboxed kernel, sanitised autograded notebook, hidden tests cleared, safe page."""
+    nbgrader_config.py: sandboxed kernel, sanitised autograded notebook, hidden tests cleared, safe page,
+    no student link followed (a linked notebook is not graded; linked files are not copied along)."""
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
     from hostile.html import CANARY, active_html
@@ -537,10 +538,28 @@ def test_stock_nbgrader_commands_are_hardened_like_grade_py(tmp_path):
              "from IPython.display import HTML, display\ndisplay(HTML('<img src=x onerror=\"" + CANARY + "\">'))\n")
     nb = course.learner_submission(A, {"batchnorm_layer": _solution("batchnorm_layer") + "\n" + probe})
     nb.cells[0].source += f"\n\n<script>{CANARY}</script>"
-    tc.submit("stock", A, {A: nb})
-    tc.autograde(A)
+    folder = tc.submit("stock", A, {A: nb})
+    secret = tc.root / "instructor-secret.txt"  # an instructor file the student links to
+    secret.write_text("INSTRUCTOR-ONLY")
+    os.symlink(secret, folder / "notes.txt")
+    os.symlink(tc.root / "solutions", folder / "solutions_dir")
+    (folder / "data.csv").write_text("1,2\n")  # a regular file: copied along as nbgrader does
+    linked = tc.submit("linker", A, {})
+    os.symlink(tc.root / "solutions" / A / f"{A}.ipynb", linked / f"{A}.ipynb")  # the solution, by link
+    proc = course.nbgrader("autograde", A, "--force", "--create", cwd=tc.root, check=False)
+    # the linked notebook is not graded: nbgrader names it and reports that student's error; the class goes on
+    assert f"Not graded: {linked / A}.ipynb is a symbolic link" in proc.stderr, proc.stderr
+    assert "error processing assignment '02_numpy_forward' for student 'linker'" in proc.stderr
+    assert not (tc.root / "autograder" / "autograded" / "linker" / A / f"{A}.ipynb").exists()
     tc.run("generate_feedback", A, "--force")
     assert tc.scores("stock", A, A)[0] == 10
+    for sub in ("autograded", "feedback"):
+        kept = sorted(p.name for p in (tc.root / "autograder" / sub).rglob("*"))
+        assert "notes.txt" not in kept and "solutions_dir" not in kept, (sub, kept)
+        assert not [p for p in (tc.root / "autograder" / sub).rglob("*") if p.is_symlink()], sub
+        assert not [p for p in (tc.root / "autograder" / sub).rglob("*")
+                    if p.is_file() and b"INSTRUCTOR-ONLY" in p.read_bytes()], sub
+    assert (tc.root / "autograder" / "autograded" / "stock" / A / "data.csv").read_text() == "1,2\n"
     graded = nbformat.read(tc.root / "autograder" / "autograded" / "stock" / A / f"{A}.ipynb", 4)
     outputs = json.dumps([c.get("outputs", []) for c in graded.cells])
     assert "SANDBOX False" in outputs  # the kernel ran in the sandbox: the solutions are not there

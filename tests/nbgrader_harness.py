@@ -23,8 +23,17 @@ class CellScore:
     max_score: float
 
 
+# ``stock=True``: the course's paths and environment, but nbgrader's own Autograde preprocessors
+# (its Execute: tests run inside the student's kernel, no sandbox), as an instructor without the
+# course's hardening would grade. Only for comparisons: it trusts the student's code.
+STOCK_EXECUTE = (
+    "from nbgrader.converters import Autograde\n"
+    "c.Autograde.autograde_preprocessors = Autograde.class_traits()['autograde_preprocessors'].default()\n"
+)
+
+
 class TempCourse:
-    def __init__(self, root: Path, assignments: list[str]):
+    def __init__(self, root: Path, assignments: list[str], stock: bool = False):
         self.root = Path(root)
         self.assignments = assignments
         self.db = self.root / "gradebook.db"
@@ -33,6 +42,7 @@ class TempCourse:
             f"load_subconfig({str(ROOT / 'autograder' / 'nbgrader_config.py')!r})\n"
             f"c.CourseDirectory.root = {str(self.root)!r}\n"
             f"c.CourseDirectory.db_url = 'sqlite:///{self.db}'\n"
+            + (STOCK_EXECUTE if stock else "")
         )
         for a in assignments:
             shutil.copytree(SOLUTIONS / a, self.root / "solutions" / a, ignore=shutil.ignore_patterns("*.py"))

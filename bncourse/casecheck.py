@@ -69,6 +69,10 @@ def unpack(result, name, n, what):
     if isinstance(result, dict):
         raise AssertionError(f"{name} should return a tuple {what}; it returned a dict. Return the values"
                              f" themselves, `return {what.strip('()')}`, not a dict of them.")
+    if isinstance(result, np.ndarray) or result is None:
+        got = "None (no return statement?)" if result is None else "only an array"
+        raise AssertionError(f"{name} should return a tuple {what}; it returned {got}. Return all of them:"
+                             f" `return {what.strip('()')}`.")
     if not isinstance(result, (tuple, list)) or len(result) != n:
         got = f"a {type(result).__name__}" + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
         raise AssertionError(f"{name} should return a tuple {what}; it returned {got}.")

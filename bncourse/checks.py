@@ -214,3 +214,20 @@ def check_value(name, value):
 
     expected, mistakes = cases("01_formulas_by_hand", "values")[name]
     expect_close(name, value, expected, mistakes=[(w, h) for w, h in mistakes])
+
+def check_normalize(normalize):
+    """Lesson 1, Exercise 7: ``normalize(x, gamma, beta, eps=1e-3)`` on the literal cases of
+    bncourse/expected/01_formulas_by_hand.json, then the mean and std of its output."""
+    from bncourse.casecheck import as_float, cases, invoke, run_outputs
+
+    table = cases("01_formulas_by_hand", "normalize")
+    run_outputs(normalize, "normalize", table, ("x", "gamma", "beta"))
+    x = np.random.default_rng(7).normal(4.0, 2.5, size=50)
+    label = "a random batch of 50"
+    out = as_float("normalize output", invoke(normalize, "normalize", (x, -1.5, 0.75), {}, ("x",), label), x.dtype, label)
+    v = x.var()
+    if not np.isclose(out.mean(), 0.75, atol=1e-9):
+        raise CheckFailed("normalize: the mean of the output should equal beta.")
+    if not np.isclose(out.std(), 1.5 * np.sqrt(v / (v + 1e-3)), rtol=1e-7):
+        raise CheckFailed("normalize: the std of the output should be |gamma| * sqrt(var / (var + eps)).")
+    _passed("normalize", table)

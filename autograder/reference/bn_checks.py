@@ -88,20 +88,48 @@ def check_normalize_1d(normalize):
             raise AssertionError(f"normalize is wrong on {label}. " + _diagnose_1d(normalize, x, g, b, kw, got))
 
 
-def _diagnose_1d(normalize, x, g, b, kw, got):
-    eps = kw.get("eps", 1e-3)
+def _normalize_variants(x, g, b, eps):
+    """Known-wrong versions of lesson 1's ``normalize`` (lazy makers, hints), shared by the hidden
+    check and the visible check's literal table."""
+    x = np.asarray(x, dtype=np.float64)
     mean, n = x.mean(), len(x)
     var = ((x - mean) ** 2).mean()
-    variants = [
-        (g * (x - mean) / np.sqrt(var * n / (n - 1) + eps) + b, "It divides the variance by N-1; use N."),
-        (g * (x - mean) / (np.sqrt(var) + eps) + b, "Epsilon is added outside the square root."),
-        (g * (x - mean) / np.sqrt(var + 1e-3) + b, "It ignores the eps argument."),
-        (b * (x - mean) / np.sqrt(var + eps) + g, "gamma and beta are swapped."),
+    v = [
+        (lambda: g * (x - mean) / np.sqrt(var * n / (n - 1) + eps) + b, "It divides the variance by N-1; use N."),
+        (lambda: g * (x - mean) / (np.sqrt(var) + eps) + b,
+         "Epsilon is added outside the square root; it belongs inside: sqrt(var + eps)."),
+        (lambda: b * (x - mean) / np.sqrt(var + eps) + g, "gamma and beta are swapped."),
     ]
-    for want, hint in variants:
+    if eps != 1e-3:
+        v.insert(2, (lambda: g * (x - mean) / np.sqrt(var + 1e-3) + b,
+                     "It ignores the eps argument (a hard-coded 1e-3): use the eps passed in."))
+    return v
+
+
+def _diagnose_1d(normalize, x, g, b, kw, got):
+    hint = variant_values(_normalize_variants(x, g, b, kw.get("eps", 1e-3)))
+    for h, want in hint:
         if got.shape == want.shape and np.allclose(got, want, rtol=1e-6, atol=1e-6):
-            return hint
+            return h
     return "Compare each step with the formulas."
+
+
+def normalize_table():
+    """Lesson 1, Exercise 7: literal cases of ``normalize`` for the visible check."""
+    x0 = np.array([1.0, 2.0, 3.0, 6.0])   # the lesson's X[:, 0]
+    rng = np.random.default_rng(107)
+    cases = [
+        (x0, 2.0, 1.0, {}, "X[:, 0] with gamma=2, beta=1"),
+        (np.full(5, 7.0), 1.5, 0.25, {}, "a constant batch"),
+        (x0, 1.0, 0.0, {"eps": 0.5}, "X[:, 0] with eps=0.5"),
+        (rng.normal(3.0, 0.05, 6), -0.5, 2.0, {}, "a low-variance batch"),
+        (rng.normal(-2.0, 4.0, 9), 1.2, -0.3, {"eps": 1e-5}, "a random batch with eps=1e-5"),
+    ]
+    return [{"label": label, "args": [x, g, b], "kwargs": kw, "tol": "F64",
+             "expected": ref.batchnorm_forward(x[:, None], np.array([g]), np.array([b]), **kw)[0][:, 0],
+             "wrong": _eager(_normalize_variants(x, g, b, kw.get("eps", 1e-3))),
+             "fallback": "gamma * (x - mean) / sqrt(var + eps) + beta, with the biased variance."}
+            for x, g, b, kw, label in cases]
 
 
 # ---------------------------------------------------------------------------

@@ -112,7 +112,7 @@ def expect_gradient(name, analytic, numeric, mistakes=(), *, threshold=1e-7):
                       f"(right is below {threshold:g}). {hint}")
 
 
-# --------------------------------------------------------------------------- lessons 2-4
+# --------------------------------------------------------------------------- lessons 1-4
 # Each function runs the learner's code on the fixed cases of bncourse/expected/<lesson>.json
 # (literal answers generated from the instructor reference) with the same machinery, and so the
 # same verdict and hint, as the hidden tests; then it checks a few properties.
@@ -176,11 +176,18 @@ def check_batchnorm_layer(BatchNorm, batchnorm_forward, update_moving_stats, bat
 
 
 def _backward(bwd, fwd, name, fwd_name, table_name, what):
+    """Literal gradients on the lesson's cases; True when the learner's forward was right on them.
+    When it is not, the backward is graded on its own (error carried forward, see run_backward)."""
     from bncourse.casecheck import cases, run_backward
 
     table = cases(table_name, name if what == "channel" else "batchnorm_backward")
-    run_backward(bwd, fwd, name, fwd_name, table, what)
-    _passed(name, table)
+    if run_backward(bwd, fwd, name, fwd_name, table, what):
+        _passed(name, table)
+        return True
+    print(f"✓ {name} is correct on its own. Your {fwd_name} is not (its own check names the mistake), so {name}"
+          " was graded with the caches the given batchnorm_forward makes, or against the numeric gradient of"
+          f" your {fwd_name}.")
+    return False
 
 
 def check_batchnorm_backward(batchnorm_backward, batchnorm_forward, name="batchnorm_backward"):
@@ -204,8 +211,14 @@ def check_spatial_batchnorm_forward(spatial_batchnorm_forward):
 
 def check_spatial_batchnorm_backward(spatial_batchnorm_backward, spatial_batchnorm_forward):
     """Lesson 4, Exercise 2."""
-    _backward(spatial_batchnorm_backward, spatial_batchnorm_forward, "spatial_batchnorm_backward",
-              "spatial_batchnorm_forward", "04_conv_batchnorm", "channel")
+    from bncourse.casecheck import own_forward_gradients
+
+    name, fwd_name = "spatial_batchnorm_backward", "spatial_batchnorm_forward"
+    if _backward(spatial_batchnorm_backward, spatial_batchnorm_forward, name, fwd_name, "04_conv_batchnorm", "channel"):
+        print(f"Against centred-difference numeric gradients of your {fwd_name} on a small random input:")
+        for k, got, num in own_forward_gradients(spatial_batchnorm_backward, spatial_batchnorm_forward, name,
+                                                 fwd_name, "channel"):
+            expect_gradient(k, got, num)
 
 
 def check_value(name, value):
@@ -214,6 +227,7 @@ def check_value(name, value):
 
     expected, mistakes = cases("01_formulas_by_hand", "values")[name]
     expect_close(name, value, expected, mistakes=[(w, h) for w, h in mistakes])
+
 
 def check_normalize(normalize):
     """Lesson 1, Exercise 7: ``normalize(x, gamma, beta, eps=1e-3)`` on the literal cases of

@@ -7,6 +7,8 @@ hint. This module holds no solution; it only compares.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -115,7 +117,23 @@ def expect_gradient(name, analytic, numeric, mistakes=(), *, threshold=1e-7):
 # --------------------------------------------------------------------------- lessons 1-4
 # Each function runs the learner's code on the fixed cases of bncourse/expected/<lesson>.json
 # (literal answers generated from the instructor reference) with the same machinery, and so the
-# same verdict and hint, as the hidden tests; then it checks a few properties.
+# same verdict and hint, as the hidden tests; then it checks a few properties. The shared
+# machinery (bncourse.casecheck) fails with a plain AssertionError, as the hidden tests expect;
+# here every failure becomes a CheckFailed (an AssertionError too), which the notebook shows as
+# its message only, without the frames of the check helpers.
+
+def visible_check(fn):
+    """Decorator: a failure of the wrapped visible check is raised as :class:`CheckFailed`."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CheckFailed:
+            raise
+        except AssertionError as e:
+            raise CheckFailed(str(e)) from None
+    return wrapper
+
 
 def _passed(name, table):
     print(f"✓ {name} is correct on {len(table)} cases: " + "; ".join(c["label"] for c in table))
@@ -135,6 +153,7 @@ def _forward_properties(fn, name, x, gamma, beta, axes):
         raise CheckFailed(f"{name}: the per-feature std of the output should be |gamma| * sqrt(var / (var + eps)).")
 
 
+@visible_check
 def check_batchnorm_forward(batchnorm_forward):
     """Lesson 2, Exercise 1."""
     from bncourse.casecheck import cases, run_outputs
@@ -147,6 +166,7 @@ def check_batchnorm_forward(batchnorm_forward):
     _passed("batchnorm_forward", table)
 
 
+@visible_check
 def check_update_moving_stats(update_moving_stats):
     """Lesson 2, Exercise 2."""
     from bncourse.casecheck import cases, run_outputs
@@ -157,6 +177,7 @@ def check_update_moving_stats(update_moving_stats):
     _passed("update_moving_stats", table)
 
 
+@visible_check
 def check_batchnorm_inference(batchnorm_inference):
     """Lesson 2, Exercise 3."""
     from bncourse.casecheck import cases, run_outputs
@@ -167,6 +188,7 @@ def check_batchnorm_inference(batchnorm_inference):
     _passed("batchnorm_inference", table)
 
 
+@visible_check
 def check_batchnorm_layer(BatchNorm, batchnorm_forward, update_moving_stats, batchnorm_inference):
     """Lesson 2, Exercise 4: the layer, graded against your own three functions."""
     from bncourse.casecheck import check_layer
@@ -190,11 +212,13 @@ def _backward(bwd, fwd, name, fwd_name, table_name, what):
     return False
 
 
+@visible_check
 def check_batchnorm_backward(batchnorm_backward, batchnorm_forward, name="batchnorm_backward"):
     """Lesson 3, Exercises 1 and 2 (``name="batchnorm_backward_alt"``)."""
     _backward(batchnorm_backward, batchnorm_forward, name, "batchnorm_forward", "03_numpy_backward", "feature")
 
 
+@visible_check
 def check_spatial_batchnorm_forward(spatial_batchnorm_forward):
     """Lesson 4, Exercise 1."""
     from bncourse.casecheck import cases, run_outputs
@@ -209,6 +233,7 @@ def check_spatial_batchnorm_forward(spatial_batchnorm_forward):
     _passed("spatial_batchnorm_forward", table)
 
 
+@visible_check
 def check_spatial_batchnorm_backward(spatial_batchnorm_backward, spatial_batchnorm_forward):
     """Lesson 4, Exercise 2."""
     from bncourse.casecheck import own_forward_gradients
@@ -221,6 +246,7 @@ def check_spatial_batchnorm_backward(spatial_batchnorm_backward, spatial_batchno
             expect_gradient(k, got, num)
 
 
+@visible_check
 def check_value(name, value):
     """Lesson 1: compare a hand-computed variable with its literal answer in bncourse/expected/."""
     from bncourse.casecheck import cases
@@ -229,6 +255,7 @@ def check_value(name, value):
     expect_close(name, value, expected, mistakes=[(w, h) for w, h in mistakes])
 
 
+@visible_check
 def check_normalize(normalize):
     """Lesson 1, Exercise 7: ``normalize(x, gamma, beta, eps=1e-3)`` on the literal cases of
     bncourse/expected/01_formulas_by_hand.json, then the mean and std of its output."""

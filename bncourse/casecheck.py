@@ -390,6 +390,45 @@ def _carried_forward(bwd, fwd, name, fwd_name, cases_, what):
                          f" {failure}{context}")
 
 
+# --------------------------------------------------------------------------- lesson 1, carried forward
+
+#: Lesson 1 variables computed from earlier ones: a mistake upstream is graded once, upstream.
+BUILDS_ON = {"x_hat": ("batch_mean", "batch_var"), "y": ("x_hat",)}
+
+
+def _exact(a, b):
+    try:
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    except (TypeError, ValueError):
+        return False
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-9, atol=1e-12))
+
+
+def carried_forward_value(name, value, uses, right, given):
+    """Error carried forward in lesson 1: when a variable that ``name`` builds on (``uses``, the
+    learner's own values) is wrong, ``value`` passes if it is what the lesson's step makes of those
+    wrong values. Checked by inverting the step (x_hat * sqrt(batch_var + eps) + batch_mean gives
+    back X; (y - beta) / gamma gives back x_hat). Returns a line to print, or None (not carried)."""
+    wrong = [k for k in BUILDS_ON.get(name, ()) if k in uses and not _exact(uses[k], right[k])]
+    if not wrong or not all(k in uses for k in BUILDS_ON[name]):
+        return None
+    try:
+        got = np.asarray(value, np.float64)
+        with np.errstate(all="ignore"):
+            if name == "x_hat":
+                back = got * np.sqrt(np.asarray(uses["batch_var"], np.float64) + given["eps"]) \
+                    + np.asarray(uses["batch_mean"], np.float64)
+                ok = _exact(back, given["X"])
+            else:
+                ok = _exact((got - given["beta"]) / given["gamma"], uses["x_hat"])
+    except (TypeError, ValueError):
+        return None
+    if not ok:
+        return None
+    return (f"✓ {name} is right for your {' and '.join(wrong)}, which {'is' if len(wrong) == 1 else 'are'} not"
+            " (the check above names the mistake): it is graded for this step only.")
+
+
 # --------------------------------------------------------------------------- the BatchNorm layer
 
 LAYER_ATTRS = ("gamma", "beta", "moving_mean", "moving_variance", "momentum", "epsilon")

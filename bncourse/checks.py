@@ -247,12 +247,24 @@ def check_spatial_batchnorm_backward(spatial_batchnorm_backward, spatial_batchno
 
 
 @visible_check
-def check_value(name, value):
-    """Lesson 1: compare a hand-computed variable with its literal answer in bncourse/expected/."""
-    from bncourse.casecheck import cases
+def check_value(name, value, **uses):
+    """Lesson 1: compare a hand-computed variable with its literal answer in bncourse/expected/.
 
-    expected, mistakes = cases("01_formulas_by_hand", "values")[name]
-    expect_close(name, value, expected, mistakes=[(w, h) for w, h in mistakes])
+    ``uses``: the learner's own earlier variables this one builds on (``x_hat`` uses ``batch_mean``
+    and ``batch_var``; ``y`` uses ``x_hat``). When one of those is wrong, ``value`` passes if it is
+    right for them (error carried forward: a mistake is graded once, where it is made)."""
+    from bncourse.casecheck import carried_forward_value, cases
+
+    table = cases("01_formulas_by_hand", "values")
+    expected, mistakes = table[name]
+    try:
+        expect_close(name, value, expected, mistakes=[(w, h) for w, h in mistakes])
+    except CheckFailed:
+        line = carried_forward_value(name, value, uses, {k: v[0] for k, v in table.items()},
+                                     cases("01_formulas_by_hand", "inputs"))
+        if line is None:
+            raise
+        print(line)
 
 
 @visible_check

@@ -24,7 +24,8 @@ from bncourse.casecheck import EXPECTED_DIR, encode  # noqa: E402
 
 #: file stem -> check name -> table builder
 TABLES = {
-    "01_formulas_by_hand": {"values": bn_checks.lesson1_table},
+    "01_formulas_by_hand": {"values": bn_checks.lesson1_table, "inputs": bn_checks.lesson1_inputs,
+                            "normalize": bn_checks.normalize_table},
     "02_numpy_forward": {
         "batchnorm_forward": bn_checks.batchnorm_forward_table,
         "update_moving_stats": bn_checks.update_moving_stats_table,

@@ -69,6 +69,10 @@ def unpack(result, name, n, what):
     if isinstance(result, dict):
         raise AssertionError(f"{name} should return a tuple {what}; it returned a dict. Return the values"
                              f" themselves, `return {what.strip('()')}`, not a dict of them.")
+    if isinstance(result, np.ndarray) or result is None:
+        got = "None (no return statement?)" if result is None else "only an array"
+        raise AssertionError(f"{name} should return a tuple {what}; it returned {got}. Return all of them:"
+                             f" `return {what.strip('()')}`.")
     if not isinstance(result, (tuple, list)) or len(result) != n:
         got = f"a {type(result).__name__}" + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
         raise AssertionError(f"{name} should return a tuple {what}; it returned {got}.")
@@ -231,42 +235,198 @@ def run_outputs(fn, name, cases_, argnames, *, returns=None, shape_extra=""):
         raise AssertionError(f"{name} is wrong on {label}. " + (hint or f"{GENERIC}: {case['fallback']}"))
 
 
-def run_backward(bwd, fwd, name, fwd_name, cases_, what="feature"):
-    """Backward checks: caches come from the learner's ``fwd``; dx, dgamma, dbeta are compared
-    with literal gradients, each with its own known-wrong variants; a second call must agree."""
+def _gradients(bwd, name, dout, cache, x, label):
+    """The learner's ``(dx, dgamma, dbeta)`` for ``dout`` and ``cache``, as float64 arrays."""
+    got = unpack(invoke(bwd, name, (dout, cache), {}, ("dout",), label), name, 3, "(dx, dgamma, dbeta)")
+    return [as_float(f"{name} {k}", v, x.dtype, label) for k, v in zip(("dx", "dgamma", "dbeta"), got)]
+
+
+def _compare_gradients(name, label, got, case, tol, x, what):
+    """None when ``got`` matches the case's literal gradients, else the failure message (the first
+    known-wrong variant each wrong gradient matches). Wrong shapes raise at once."""
     sums = "N, H and W" if what == "channel" else "the batch (axis=0)"
-    for case in cases_:
-        label, tol = case["label"], _tol(case)
-        x = case["args"][0]
+    shape_check(f"{name} dx", got[0], x.shape, label)
+    for k, v in zip(("dgamma", "dbeta"), got[1:]):
+        shape_check(f"{name} {k}", v, (x.shape[-1],), label,
+                    f" One entry per {what}: sum over {sums}, without keepdims.")
+    ok = [close(g, w, tol) for g, w in zip(got, case["expected"])]
+    if all(ok):
+        return None
+    tl = LOOSE if tol is F64 else tol
+    hints = []
+    for k, okk, g, w, wrong in zip(("dx", "dgamma", "dbeta"), ok, got, case["expected"], case["wrong"]):
+        if not okk:
+            hints.append(first_match(g, [(np.asarray(v, np.float64), h) for h, v in wrong], tl)
+                         or nonfinite_hint(g, w) or rounded_hint(g, w) or f"{k} is wrong ({GENERIC}).")
+    right = [k for k, okk in zip(("dx", "dgamma", "dbeta"), ok) if okk]
+    tail = f" ({', '.join(right)} {'is' if len(right) == 1 else 'are'} right.)" if right else ""
+    return f"{name} is wrong on {label}. " + " ".join(dict.fromkeys(hints)) + tail
+
+
+def _same_twice(bwd, name, dout, cache, got, label):
+    again = unpack(invoke(bwd, name, (dout, cache), {}, ("dout",), label), name, 3, "(dx, dgamma, dbeta)")
+    if not all(np.array_equal(np.asarray(a, np.float64), g, equal_nan=True) for a, g in zip(again, got)):
+        raise AssertionError(
+            f"{name} gives a different result when called twice with the same cache ({label}): it modifies"
+            " the cache in place (in-place mutation). Work on new arrays, not on the cached ones.")
+
+
+def _own_cache(fwd, fwd_name, case, label, tol):
+    """``(cache, None)`` from the learner's forward when its output is right on ``case``,
+    else ``(None, why)``."""
+    x = case["args"][0]
+    try:
         res = invoke(fwd, fwd_name, case["args"], case["kwargs"], ("x", "gamma", "beta"), label)
         out, cache = unpack(res, fwd_name, 2, "(out, cache)")
-        if not close(as_float(f"{fwd_name} output", out, x.dtype, label), case["expected_out"], tol):
-            raise AssertionError(
-                f"The {fwd_name} used to build the caches is wrong on {label}, so {name} cannot be checked."
-                f" Fix {fwd_name} first (its own check names the mistake).")
-        dout = case["dout"]
-        got = unpack(invoke(bwd, name, (dout, cache), {}, ("dout",), label), name, 3, "(dx, dgamma, dbeta)")
-        got = [as_float(f"{name} {k}", v, x.dtype, label) for k, v in zip(("dx", "dgamma", "dbeta"), got)]
-        shape_check(f"{name} dx", got[0], x.shape, label)
-        for k, v in zip(("dgamma", "dbeta"), got[1:]):
-            shape_check(f"{name} {k}", v, (x.shape[-1],), label,
-                        f" One entry per {what}: sum over {sums}, without keepdims.")
-        ok = [close(g, w, tol) for g, w in zip(got, case["expected"])]
-        if not all(ok):
-            tl = LOOSE if tol is F64 else tol
-            hints = []
-            for k, okk, g, w, wrong in zip(("dx", "dgamma", "dbeta"), ok, got, case["expected"], case["wrong"]):
-                if not okk:
-                    hints.append(first_match(g, [(np.asarray(v, np.float64), h) for h, v in wrong], tl)
-                                 or nonfinite_hint(g, w) or rounded_hint(g, w) or f"{k} is wrong ({GENERIC}).")
-            right = [k for k, okk in zip(("dx", "dgamma", "dbeta"), ok) if okk]
-            tail = f" ({', '.join(right)} {'is' if len(right) == 1 else 'are'} right.)" if right else ""
-            raise AssertionError(f"{name} is wrong on {label}. " + " ".join(dict.fromkeys(hints)) + tail)
-        again = unpack(invoke(bwd, name, (dout, cache), {}, ("dout",), label), name, 3, "(dx, dgamma, dbeta)")
-        if not all(np.array_equal(np.asarray(a, np.float64), g, equal_nan=True) for a, g in zip(again, got)):
-            raise AssertionError(
-                f"{name} gives a different result when called twice with the same cache ({label}): it modifies"
-                " the cache in place (in-place mutation). Work on new arrays, not on the cached ones.")
+        out = as_float(f"{fwd_name} output", out, x.dtype, label)
+    except AssertionError as e:
+        return None, str(e)
+    if not close(out, case["expected_out"], tol):
+        return None, f"{fwd_name} is wrong on {label}"
+    return cache, None
+
+
+def own_forward_gradients(bwd, fwd, name, fwd_name, what="feature", seed=2024):
+    """``[(gradient name, learner's gradient, numeric gradient), ...]`` for a small float64 case:
+    the learner's backward on the cache of the learner's own forward, against centred differences
+    of that same forward. Raises AssertionError when either cannot be called as specified."""
+    from bncourse.gradcheck import numeric_gradient
+
+    rng = np.random.default_rng(seed)
+    shape = (2, 2, 3, 3) if what == "channel" else (5, 3)
+    x = rng.normal(0.5, 1.5, size=shape)
+    gamma, beta = np.array([1.3, -0.7, 2.0]), np.array([0.1, 0.0, -0.4])
+    dout = rng.normal(size=shape)
+    label = f"a small random x of shape {shape}"
+
+    def forward(*args):
+        res = invoke(fwd, fwd_name, args, {}, ("x", "gamma", "beta"), label)
+        return unpack(res, fwd_name, 2, "(out, cache)")
+
+    got = _gradients(bwd, name, dout, forward(x, gamma, beta)[1], x, label)
+    result = []
+    for k, g, arg in zip(("dx", "dgamma", "dbeta"), got, range(3)):
+        args = [x, gamma, beta]
+
+        def f(v, arg=arg, args=args):
+            return as_float(f"{fwd_name} output", forward(*[v if i == arg else a for i, a in enumerate(args)])[0],
+                            np.float64, label)
+        result.append((k, g, numeric_gradient(f, args[arg].copy(), dout)))
+    return result
+
+
+def _matches_own_forward(bwd, fwd, name, fwd_name, what):
+    """None when the learner's backward is the gradient of the learner's own forward (and that
+    forward normalizes: shifting a whole feature/channel changes nothing, so dx sums to zero
+    over it), else the reason it is not."""
+    try:
+        grads = own_forward_gradients(bwd, fwd, name, fwd_name, what)
+    except AssertionError as e:
+        return str(e)
+    for k, g, num in grads:
+        if g.shape != num.shape or not np.allclose(g, num, rtol=1e-5, atol=1e-7):
+            return f"its {k} disagrees with a centred-difference numeric gradient of your {fwd_name}"
+    dx = grads[0][1]
+    axes = tuple(range(dx.ndim - 1))
+    if not np.allclose(dx.sum(axis=axes), 0.0, atol=1e-6 * max(1.0, float(np.abs(dx).max()))):
+        return f"your {fwd_name} does not subtract the batch mean, so it is not a batch norm to differentiate"
+    return None
+
+
+def run_backward(bwd, fwd, name, fwd_name, cases_, what="feature"):
+    """Backward checks: caches come from the learner's ``fwd``; dx, dgamma, dbeta are compared
+    with literal gradients, each with its own known-wrong variants; a second call must agree.
+
+    Error carried forward: when ``fwd`` is wrong (or crashes, or returns no cache), the backward
+    is graded for what it adds. It passes when, given the cache the notebook's given
+    ``batchnorm_forward`` makes (``case["given_cache"]``, a literal), it returns the literal
+    gradients, or when it is the gradient (numerically) of the learner's own forward.
+
+    Returns True when ``fwd`` was right on every case, False when the backward was graded on its own.
+    """
+    own = []
+    for case in cases_:
+        cache, problem = _own_cache(fwd, fwd_name, case, case["label"], _tol(case))
+        if problem is not None:
+            _carried_forward(bwd, fwd, name, fwd_name, cases_, what)
+            return False
+        own.append(cache)
+    for case, cache in zip(cases_, own):
+        label, tol, x = case["label"], _tol(case), case["args"][0]
+        got = _gradients(bwd, name, case["dout"], cache, x, label)
+        msg = _compare_gradients(name, label, got, case, tol, x, what)
+        if msg:
+            raise AssertionError(msg)
+        _same_twice(bwd, name, case["dout"], cache, got, label)
+    return True
+
+
+def _carried_forward(bwd, fwd, name, fwd_name, cases_, what):
+    failure = None
+    for case in cases_:
+        label, tol, x = case["label"], _tol(case), case["args"][0]
+        cache = case["given_cache"]
+        try:
+            got = _gradients(bwd, name, case["dout"], cache, x, label)
+            failure = _compare_gradients(name, label, got, case, tol, x, what)
+        except AssertionError as e:
+            failure = str(e)
+        if failure:
+            break
+        _same_twice(bwd, name, case["dout"], cache, got, label)
+    if failure is None:
+        return
+    if "not implemented yet" in failure:
+        raise AssertionError(failure)
+    why = _matches_own_forward(bwd, fwd, name, fwd_name, what)
+    if why is None:
+        return
+    named = GENERIC not in failure and " raised " not in failure and "should return" not in failure
+    context = (f" (Graded on its own, as your {fwd_name} is wrong (see its check): with the cache the given"
+               f" batchnorm_forward makes for x.reshape(-1, C), and against a numeric gradient of your {fwd_name}.)")
+    if named:
+        raise AssertionError(failure + context)
+    raise AssertionError(f"{name} is wrong: {why}; and with the cache the given batchnorm_forward makes:"
+                         f" {failure}{context}")
+
+
+# --------------------------------------------------------------------------- lesson 1, carried forward
+
+#: Lesson 1 variables computed from earlier ones: a mistake upstream is graded once, upstream.
+BUILDS_ON = {"x_hat": ("batch_mean", "batch_var"), "y": ("x_hat",)}
+
+
+def _exact(a, b):
+    try:
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    except (TypeError, ValueError):
+        return False
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-9, atol=1e-12))
+
+
+def carried_forward_value(name, value, uses, right, given):
+    """Error carried forward in lesson 1: when a variable that ``name`` builds on (``uses``, the
+    learner's own values) is wrong, ``value`` passes if it is what the lesson's step makes of those
+    wrong values. Checked by inverting the step (x_hat * sqrt(batch_var + eps) + batch_mean gives
+    back X; (y - beta) / gamma gives back x_hat). Returns a line to print, or None (not carried)."""
+    wrong = [k for k in BUILDS_ON.get(name, ()) if k in uses and not _exact(uses[k], right[k])]
+    if not wrong or not all(k in uses for k in BUILDS_ON[name]):
+        return None
+    try:
+        got = np.asarray(value, np.float64)
+        with np.errstate(all="ignore"):
+            if name == "x_hat":
+                back = got * np.sqrt(np.asarray(uses["batch_var"], np.float64) + given["eps"]) \
+                    + np.asarray(uses["batch_mean"], np.float64)
+                ok = _exact(back, given["X"])
+            else:
+                ok = _exact((got - given["beta"]) / given["gamma"], uses["x_hat"])
+    except (TypeError, ValueError):
+        return None
+    if not ok:
+        return None
+    return (f"✓ {name} is right for your {' and '.join(wrong)}, which {'is' if len(wrong) == 1 else 'are'} not"
+            " (the check above names the mistake): it is graded for this step only.")
 
 
 # --------------------------------------------------------------------------- the BatchNorm layer

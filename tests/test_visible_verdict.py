@@ -4,7 +4,8 @@ For every catalog entry, the entry's body replaces its answer cell in the lesson
 other cells (solutions for the other answers, no ``%%demo`` cells) run in order, then the
 *released* notebook's visible check for the entry's target. A wrong entry must fail there with
 the mistake its EXPECT phrase names (the phrase the hidden check's message is proven to contain
-in tests/test_checks_catalog.py) and never with the generic fallback; a correct entry must pass.
+in tests/test_checks_catalog.py) and never with the generic fallback, raised as CheckFailed (shown
+as its message only, without the check helpers' frames); a correct entry must pass.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from test_catalog_autograde import WHERE, _answer_source, _meta
 from test_checks_catalog import CORRECT, WRONG
 
 from bncourse.casecheck import GENERIC
+from bncourse.checks import CheckFailed
 from conftest import ROOT, load_catalog_file
 
 FALLBACKS = (GENERIC, "is not right yet")
@@ -53,6 +55,8 @@ def visible_verdict(path):
             try:
                 exec(compile(released[gid], f"<visible {gid}>", "exec"), ns)
             except AssertionError as e:
+                # A visible check fails with CheckFailed, which the notebook shows as its message only.
+                assert isinstance(e, CheckFailed), f"{path.name}: visible check raised {type(e).__name__}: {e}"
                 return str(e)
             return None
         if meta.get("grade"):

@@ -21,6 +21,7 @@ from bncourse.casecheck import (  # noqa: F401
     LOOSE,
     ONE_PASS,
     TOLERANCES,
+    carried_forward_value,
     check_layer,
     run_backward,
     run_outputs,
@@ -88,20 +89,48 @@ def check_normalize_1d(normalize):
             raise AssertionError(f"normalize is wrong on {label}. " + _diagnose_1d(normalize, x, g, b, kw, got))
 
 
-def _diagnose_1d(normalize, x, g, b, kw, got):
-    eps = kw.get("eps", 1e-3)
+def _normalize_variants(x, g, b, eps):
+    """Known-wrong versions of lesson 1's ``normalize`` (lazy makers, hints), shared by the hidden
+    check and the visible check's literal table."""
+    x = np.asarray(x, dtype=np.float64)
     mean, n = x.mean(), len(x)
     var = ((x - mean) ** 2).mean()
-    variants = [
-        (g * (x - mean) / np.sqrt(var * n / (n - 1) + eps) + b, "It divides the variance by N-1; use N."),
-        (g * (x - mean) / (np.sqrt(var) + eps) + b, "Epsilon is added outside the square root."),
-        (g * (x - mean) / np.sqrt(var + 1e-3) + b, "It ignores the eps argument."),
-        (b * (x - mean) / np.sqrt(var + eps) + g, "gamma and beta are swapped."),
+    v = [
+        (lambda: g * (x - mean) / np.sqrt(var * n / (n - 1) + eps) + b, "It divides the variance by N-1; use N."),
+        (lambda: g * (x - mean) / (np.sqrt(var) + eps) + b,
+         "Epsilon is added outside the square root; it belongs inside: sqrt(var + eps)."),
+        (lambda: b * (x - mean) / np.sqrt(var + eps) + g, "gamma and beta are swapped."),
     ]
-    for want, hint in variants:
+    if eps != 1e-3:
+        v.insert(2, (lambda: g * (x - mean) / np.sqrt(var + 1e-3) + b,
+                     "It ignores the eps argument (a hard-coded 1e-3): use the eps passed in."))
+    return v
+
+
+def _diagnose_1d(normalize, x, g, b, kw, got):
+    hint = variant_values(_normalize_variants(x, g, b, kw.get("eps", 1e-3)))
+    for h, want in hint:
         if got.shape == want.shape and np.allclose(got, want, rtol=1e-6, atol=1e-6):
-            return hint
+            return h
     return "Compare each step with the formulas."
+
+
+def normalize_table():
+    """Lesson 1, Exercise 7: literal cases of ``normalize`` for the visible check."""
+    x0 = np.array([1.0, 2.0, 3.0, 6.0])   # the lesson's X[:, 0]
+    rng = np.random.default_rng(107)
+    cases = [
+        (x0, 2.0, 1.0, {}, "X[:, 0] with gamma=2, beta=1"),
+        (np.full(5, 7.0), 1.5, 0.25, {}, "a constant batch"),
+        (x0, 1.0, 0.0, {"eps": 0.5}, "X[:, 0] with eps=0.5"),
+        (rng.normal(3.0, 0.05, 6), -0.5, 2.0, {}, "a low-variance batch"),
+        (rng.normal(-2.0, 4.0, 9), 1.2, -0.3, {"eps": 1e-5}, "a random batch with eps=1e-5"),
+    ]
+    return [{"label": label, "args": [x, g, b], "kwargs": kw, "tol": "F64",
+             "expected": ref.batchnorm_forward(x[:, None], np.array([g]), np.array([b]), **kw)[0][:, 0],
+             "wrong": _eager(_normalize_variants(x, g, b, kw.get("eps", 1e-3))),
+             "fallback": "gamma * (x - mean) / sqrt(var + eps) + beta, with the biased variance."}
+            for x, g, b, kw, label in cases]
 
 
 # ---------------------------------------------------------------------------
@@ -477,13 +506,29 @@ def backward_table(spatial):
             dxv += _spatial_dx_variants(d64 * f[1], x_hat, rcache["inv_std"], x.shape[0])
         table.append({"label": label, "args": [x, gamma, beta], "kwargs": {"eps": eps},
                       "tol": "F64" if tol is F64 else "F32_GRAD", "dout": dout, "expected_out": want_out,
-                      "expected": list(ref_bwd(d64, rcache)), "wrong": [_eager(v) for v in (dxv, dgv, dbv)]})
+                      "expected": list(ref_bwd(d64, rcache)), "wrong": [_eager(v) for v in (dxv, dgv, dbv)],
+                      "given_cache": _given_cache(x, gamma, eps)})
     return table
 
 
+def _given_cache(x, gamma, eps):
+    """The cache the notebooks' given, staged ``batchnorm_forward`` (lessons 3 and 4) makes for
+    ``x.reshape(-1, C)``, in ``x``'s dtype: a backward is graded on it when the learner's own
+    forward is wrong (error carried forward)."""
+    x = x.reshape(-1, x.shape[-1])
+    mu = x.mean(axis=0)
+    xmu = x - mu
+    sq = xmu ** 2
+    var = sq.mean(axis=0)
+    sqrtvar = np.sqrt(var + eps)
+    ivar = 1.0 / sqrtvar
+    return {"x": x, "mu": mu, "xmu": xmu, "sq": sq, "var": var, "sqrtvar": sqrtvar, "ivar": ivar,
+            "x_hat": xmu * ivar, "gamma": gamma, "eps": eps}
+
+
 def _check_backward_like(bwd, fwd, name, fwd_name, spatial, numeric=False):
-    run_backward(bwd, fwd, name, fwd_name, backward_table(spatial), "channel" if spatial else "feature")
-    if numeric:
+    fwd_ok = run_backward(bwd, fwd, name, fwd_name, backward_table(spatial), "channel" if spatial else "feature")
+    if numeric and fwd_ok:
         _numeric_cross_check(bwd, fwd, name, fwd_name, np.random.default_rng(616))
 
 
@@ -611,10 +656,28 @@ def check_batchnorm_layer(BatchNorm, batchnorm_forward=ref.batchnorm_forward,
     check_layer(BatchNorm, batchnorm_forward, update_moving_stats, batchnorm_inference)
 
 
+def lesson1_inputs():
+    """Lesson 1's given batch (its locked ``batch`` cell): X, gamma, beta and eps."""
+    return {"X": np.array([[1.0, 10.0, 0.0], [2.0, 10.0, 0.0], [3.0, 10.0, 0.0], [6.0, 10.0, 0.04]]),
+            "gamma": np.array([2.0, 0.5, 1.0]), "beta": np.array([1.0, -1.0, 0.0]), "eps": 1e-3}
+
+
+def check_lesson1_value(name, value, **uses):
+    """Lesson 1's hidden check of a hand-computed variable: exact, or (error carried forward) consistent
+    with the learner's own earlier variables it builds on when those are wrong (``x_hat`` with
+    ``batch_mean`` and ``batch_var``, ``y`` with ``x_hat``)."""
+    table = lesson1_table()
+    try:
+        assert_exact(name, value, table[name][0])
+    except AssertionError:
+        if carried_forward_value(name, value, uses, {k: v[0] for k, v in table.items()}, lesson1_inputs()) is None:
+            raise
+
+
 def lesson1_table():
     """Lesson 1's hand computations: the literal answer and known-wrong values (with hints) per variable."""
-    X = np.array([[1.0, 10.0, 0.0], [2.0, 10.0, 0.0], [3.0, 10.0, 0.0], [6.0, 10.0, 0.04]])
-    gamma, beta, n = np.array([2.0, 0.5, 1.0]), np.array([1.0, -1.0, 0.0]), 4
+    given = lesson1_inputs()
+    X, gamma, beta, n = given["X"], given["gamma"], given["beta"], 4
     mean, var = ref.batch_moments(X)
     y, cache = ref.batchnorm_forward(X, gamma, beta)
     x_hat, sq = cache["x_hat"], var * n

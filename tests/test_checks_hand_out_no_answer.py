@@ -90,15 +90,7 @@ def test_every_test_cell_is_paired_with_its_answer():
     assert paired >= 20, f"only {paired} test cells matched an answer cell by id"
 
 
-# Known, not yet fixed (issue 13, Keras lessons): lesson 6's visible checks recompute the answer
-# (mini-batches sliced and run with training=True exactly as the solution does). Strict: the
-# marker fails as soon as the lesson is fixed, so it is removed then.
-KNOWN = {"06_keras_cnn": "lesson 6's visible checks recompute the solution's mini-batch loop"}
-
-
-@pytest.mark.parametrize("solution", [
-    pytest.param(p, marks=pytest.mark.xfail(reason=KNOWN[p.parent.name], strict=True)) if p.parent.name in KNOWN
-    else p for p in SOLUTION_NOTEBOOKS], ids=nb_id)
+@pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
 def test_visible_checks_do_not_evaluate_the_answer(solution):
     found = {gid: shared for gid, visible, answer in _pairs(solution)
              if (shared := shared_formulas(visible, answer))}

@@ -60,6 +60,9 @@ def check_steps_to_reach(steps_to_reach):
     noisy = np.clip(np.linspace(0.2, 0.95, 40) + rng.normal(0, 0.03, 40), 0, 1)
     steps_noisy = np.arange(50, 2050, 50)
     cases = [
+        # first (20), strict > (40), last (50) and index (1) all differ: each mistake gets its own hint
+        ([0.5, 0.9, 0.7, 0.95, 0.9], [10, 20, 30, 40, 50], 0.9, "a curve that meets the target, passes it "
+                                                                  "and meets it again"),
         ([0.3, 0.6, 0.6, 0.9], [10, 20, 30, 40], 0.6, "a target met exactly"),
         ([0.3, 0.6, 0.6, 0.9], [10, 20, 30, 40], 0.61, "a target between two values"),
         ([0.7, 0.2, 0.8], [5, 7, 9], 0.5, "a target met at the very first step"),
@@ -92,6 +95,10 @@ def check_steps_to_reach(steps_to_reach):
             if strict is not None and got_value == strict:
                 raise AssertionError(f"steps_to_reach on {label}: an accuracy equal to the target counts as "
                                      "reached; use >=, not >.")
+            reached = np.flatnonzero(np.asarray(acc, dtype=float) >= target)
+            if got_value == float(np.asarray(steps)[reached[-1]]):
+                raise AssertionError(f"steps_to_reach on {label} returned the last step that reaches the target; "
+                                     "return the first one, not the last.")
             raise AssertionError(f"steps_to_reach is wrong on {label}: return the FIRST step whose accuracy "
                                  "is >= target.")
 

@@ -277,11 +277,11 @@ def check_fold_bn_into_dense(fold_bn_into_dense):
         v[0] = 2e-3
         try:
             result = call_pure(fold_bn_into_dense, "fold_bn_into_dense", w, b, g, beta, m, v, eps)
-        except TypeError as e:
+        except (TypeError, ValueError, AttributeError) as e:
             if b is None:
                 raise AssertionError(
                     f"fold_bn_into_dense failed with dense_bias=None ({type(e).__name__}: {e}). None means the Dense "
-                    "layer has no bias (use_bias=False): treat it as zeros."
+                    "layer has no bias (use_bias=False): treat the bias as zeros."
                 ) from None
             raise
         if not isinstance(result, (tuple, list)) or len(result) != 2:

@@ -9,20 +9,22 @@ refused before any call). CMD creates a canary file outside the sandbox and leav
 process: both exist only if grader-side code ran the command. The forgeries:
 
 * ``json.dumps`` patched in the kernel, so the agent's real responses are rewritten on the
-  way out (no scan flags this: the defence is the bridge's, not the scan's):
+  way out (the scan flags the patch, but the defence is the bridge's: the scores and the
+  canary show the forgery did nothing, flagged or not):
   the old by-name encoding (``__import__`` through numpy's own imports), a name outside the
   allowlist (``__lib__``), a Keras config with a Lambda layer's bytecode or a function
   from a private Keras module, a response that is not JSON;
 * the student's own function disguised as a library one (``__module__``/``__qualname__``);
-* ``socket.sendall`` patched, so the agent announces 1 GiB and streams without end, or
-  trickles a response that never finishes.
+* ``socket.sendall`` patched, so the agent announces 1 GiB and streams without end, trickles
+  a response that never finishes, or answers with 60 MB of empty lists (under the byte cap,
+  but ~1.3 GB once parsed: refused on its value count before parsing).
 
 Statuses: a forgery that rewrites a value is refused, that test cell fails with the
-reason and the bridge stays in step (``graded``; the other cells keep their points). A
-forgery that breaks the framing (not JSON, 1 GiB announced) closes the bridge for that
+reason and the bridge stays in step (the other cells keep their points). A forgery that
+breaks the framing (not JSON, 1 GiB announced, too many values) closes the bridge for that
 kernel: every later test fails too. A trickle hits the cell's deadline (``timeout``: the
-kernel is restarted, later cells are graded). Code using ``setattr`` or ``socket`` is
-``suspicious`` as the static scan flags it; the scores are the same either way.
+kernel is restarted, later cells are graded). Patching ``json``, ``setattr`` on a function
+and ``socket`` are ``suspicious`` as the static scan flags them; the scores are the same either way.
 """
 
 from __future__ import annotations
@@ -40,15 +42,16 @@ FORWARD_FAILS = {**FULL, "test_batchnorm_forward": 0}  # the attacked cell fails
 ALL_FAIL = dict.fromkeys(FULL, 0)
 
 CASES: dict[str, Case] = {
-    "bridge_forged_import_popen": Case("graded", 10, FORWARD_FAILS),
-    "bridge_forged_lib_popen": Case("graded", 10, FORWARD_FAILS),
-    "bridge_forged_keras_lambda": Case("graded", 10, FORWARD_FAILS),
-    "bridge_forged_keras_private_function": Case("graded", 10, FORWARD_FAILS),
-    "bridge_malformed_response": Case("graded", 10, ALL_FAIL),
+    "bridge_forged_import_popen": Case("suspicious", 10, FORWARD_FAILS, "patches a library attribute (json.dumps)"),
+    "bridge_forged_lib_popen": Case("suspicious", 10, FORWARD_FAILS, "patches a library attribute (json.dumps)"),
+    "bridge_forged_keras_lambda": Case("suspicious", 10, FORWARD_FAILS),
+    "bridge_forged_keras_private_function": Case("suspicious", 10, FORWARD_FAILS),
+    "bridge_malformed_response": Case("suspicious", 10, ALL_FAIL),
     # the disguise changes nothing: the function is the student's own, called in the kernel
     "bridge_disguised_function": Case("suspicious", 10, FULL),
     "bridge_oversize_infinite_stream": Case("suspicious", 10, ALL_FAIL),
     "bridge_trickle_never_ends": Case("timeout", 10, FORWARD_FAILS, "ran longer than"),
+    "bridge_value_bomb": Case("suspicious", 10, ALL_FAIL),
 }
 
 
@@ -140,6 +143,10 @@ def _hostile_sendall(self, data, *args):
             _real_sendall(self, (2**30).to_bytes(8, "big"))
             while True:
                 _real_sendall(self, b"x" * 65536)
+        if {mode!r} == "bomb":  # a valid answer to the request, of 20 million empty lists
+            import json as _json
+            _body = b'{{"id": %d, "ok": [' % _json.loads(data[8:])["id"] + b"[]," * 20_000_000 + b"[]]}}"
+            return _real_sendall(self, len(_body).to_bytes(8, "big") + _body)
         _real_sendall(self, (len(data) - 8 + 10**6).to_bytes(8, "big"))
         while True:
             _real_sendall(self, b" ")
@@ -175,6 +182,7 @@ def build(ctx: Context) -> None:
                                         "update_moving_stats": moving + RESTORE})
     write("bridge_oversize_infinite_stream", {"batchnorm_forward": forward + _sendall_patch("oversize")})
     write("bridge_trickle_never_ends", {"batchnorm_forward": forward + _sendall_patch("trickle")})
+    write("bridge_value_bomb", {"batchnorm_forward": forward + _sendall_patch("bomb")})
 
 
 def _marker_processes(student) -> list[int]:
@@ -207,3 +215,14 @@ def test_bridge_refusals_are_named_in_the_feedback(adversarial):
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_batchnorm_forward")
     text = " ".join(o.get("evalue", "") for o in cell.outputs if o.output_type == "error")
     assert "not a library object the grader accepts" in text and POPEN in text, text
+
+
+def test_a_value_bomb_is_refused_by_its_count(adversarial):
+    """60 MB of empty lists fits the byte cap; its value count gives it away before it is parsed."""
+    import nbformat
+
+    path = next((adversarial["out"] / "autograded" / "bridge_value_bomb").glob("*/*.ipynb"))
+    nb = nbformat.read(path, 4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_batchnorm_forward")
+    text = " ".join(o.get("evalue", "") for o in cell.outputs if o.output_type == "error")
+    assert "more than 1,000,000 values" in text, text

@@ -49,7 +49,8 @@ CELL_TIMEOUT = 15
 STUDENT_KEY = "bncourse_test_student"  # notebook metadata: no notebook file may reach a feedback folder
 # Peak resident memory (psutil, sampled every 0.1 s) of grade.py's main process and of each
 # worker (kernels excluded: each has its own limit, --memory-mb). Measured on the adversarial
-# class, 2 workers: main 130 MB, workers 155-162 MB (report printed after the tests).
+# class, 2 workers (2026-12-02): main 129-135 MB; workers 655-739 MB, most of it TensorFlow, which
+# the grader imports to check the Keras configs the bridge cases forge (report printed after the tests).
 MAIN_RSS_BOUND_MB = 300
 WORKER_RSS_BOUND_MB = 800
 # The course tree minus what is not course content: environment, version control, caches.
@@ -312,7 +313,7 @@ class ProcessWatch:
 
 def run_grader(args: list[str], root: Path, timeout: int = 900) -> dict:
     """Run grade.py in a session of its own; report its output, peaks and leftover processes."""
-    before = {"session": 0, "mentioning": len(_mentioning(str(root)))}
+    before = {"session": 0, "mentioning": len(_mentioning(str(root)))}  # its session is new: empty
     start = time.monotonic()
     proc = subprocess.Popen([*GRADE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)

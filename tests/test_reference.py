@@ -86,16 +86,17 @@ def test_inference_mode_matches_keras(data):
 def test_moving_statistics_after_k_training_calls_match_keras(momentum):
     rng = np.random.default_rng(1)
     layer = keras_bn(4, momentum=momentum, epsilon=0.01)
-    mean, var = np.zeros(4), np.ones(4)
+    mean, var, unbiased = np.zeros(4), np.ones(4), np.ones(4)
     for k in range(5):
         x = rng.normal(rng.normal(0, 3, 4), rng.uniform(0.1, 3.0, 4), size=(6 + k, 4))
         layer(x, training=True)
         mean, var = ref.update_moving_stats(mean, var, *ref.batch_moments(x), momentum=momentum)
+        _, unbiased = ref.update_moving_stats(mean, unbiased, 0, x.var(axis=0, ddof=1), momentum=momentum)
     np.testing.assert_allclose(layer.moving_mean.numpy(), mean, **TIGHT)
     np.testing.assert_allclose(layer.moving_variance.numpy(), var, **TIGHT)
-    # moving_variance stores the biased batch variance (ddof=0), not the unbiased one.
-    assert not np.allclose(var, ref.update_moving_stats(np.zeros(4), np.ones(4), 0, x.var(axis=0, ddof=1),
-                                                         momentum)[1])
+    # moving_variance stores the biased batch variance (ddof=0), not the unbiased one: the same
+    # five updates with the unbiased batch variances end elsewhere.
+    assert not np.allclose(layer.moving_variance.numpy(), unbiased, **TIGHT)
 
 
 def test_training_false_does_not_update_keras_moving_stats(data):

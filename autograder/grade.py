@@ -285,10 +285,6 @@ def unpack_zip(archive: Path, assignment: str, pattern: str, staging: Path,
     return intake
 
 
-def expected_notebooks(assignment: str) -> list[str]:
-    return sorted(p.stem for p in (ROOT / "solutions" / assignment).glob("*.ipynb"))
-
-
 def grader_version(assignment: str) -> str:
     """Hash of the assignment's solutions and of the grader and reference code, computed once
     per run: a changed grader or reference regrades every submission."""
@@ -979,7 +975,7 @@ class Progress:
         self.workers, self.label, self.tty = workers, label, sys.stderr.isatty()
         self.last_decile = -1
 
-    def update(self, rows: list[dict], cached: bool = False):
+    def update(self, rows: list[dict]):
         self.done += 1
         self.flagged += any(r["status"] != "graded" for r in rows)
         elapsed = time.monotonic() - self.start

@@ -8,11 +8,10 @@ the instructor reference is in ``autograder/``.
 from bncourse.data import DataError, load_mnist
 from bncourse.gradcheck import numeric_gradient, rel_error
 from bncourse.results import budget, elapsed, epoch_lines, grading_mode, progress, record, stopwatch
-from bncourse.setup import REPO_ROOT, setup_notebook
+from bncourse.setup import setup_notebook
 
 __all__ = [
     "DataError",
-    "REPO_ROOT",
     "budget",
     "elapsed",
     "epoch_lines",

@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import random
 import time
-from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 STARTED = {"at": time.perf_counter()}  # reset by setup_notebook; read by bncourse.elapsed()
 
 

@@ -67,6 +67,11 @@ for _p in (str(HERE), str(REFERENCE)):
 
 import runner  # noqa: E402 - after the path set-up above
 
+
+class GradingError(Exception):
+    """A problem with the whole run (its arguments, its input), not with one submission: the
+    command line prints it and exits with status 2. Per-submission problems are statuses."""
+
 SEVERITY = ["rejected", "invalid_notebook", "missing", "kernel_died", "timeout", "tampered", "missing_tests_restored",
             "suspicious", "bad_timestamp", "renamed", "late", "graded"]
 # Canvas's export names: <student>_[late_]<user id>_<submission id>_<original file name>. The
@@ -132,7 +137,7 @@ def collect_submitted(folder: Path, assignment: str) -> Intake:
     try:
         entries = sorted(folder.iterdir()) if folder.is_dir() else []
     except OSError as exc:
-        raise SystemExit(f"error: cannot read {folder}: {exc.strerror or exc}") from exc
+        raise GradingError(f"cannot read {folder}: {exc.strerror or exc}") from exc
     for student_dir in entries:
         student, sub = student_dir.name, student_dir / assignment
         where = shown(str(sub))
@@ -202,7 +207,7 @@ def _zip_members(zf: zipfile.ZipFile, regex: re.Pattern, max_members: int):
     """student id -> [(member, its name, the pattern's groups)], and the names that do not match."""
     members = [info for info in zf.infolist() if not info.is_dir()]
     if len(members) > max_members:
-        raise SystemExit(f"error: {zf.filename} has {len(members)} files, more than {max_members}: "
+        raise GradingError(f"{zf.filename} has {len(members)} files, more than {max_members}: "
                          "not one class's export; refusing.")
     plan, skipped = {}, []
     for info in members:
@@ -249,7 +254,7 @@ def unpack_zip(archive: Path, assignment: str, pattern: str, staging: Path,
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise SystemExit(f"error: {archive} is not a readable zip file ({exc})") from exc
+        raise GradingError(f"{archive} is not a readable zip file ({exc})") from exc
     intake, total = Intake(), 0
     with zf:
         plan, skipped = _zip_members(zf, re.compile(pattern), max_members)
@@ -626,95 +631,128 @@ def failed_result(task: dict, why: str, error: str | None = None) -> dict:
 
 
 def _grade_submission(task: dict) -> dict:
+    """inspect -> autograde -> scores -> feedback, in a scratch course of this submission's own."""
     import warnings
 
     warnings.filterwarnings("ignore")  # nbformat/SQLAlchemy chatter; problems become statuses
     logging.getLogger("traitlets").setLevel(logging.ERROR)  # nbgrader's per-cell warnings, likewise
     from fsguard import remove_tree
-    from nbgrader.api import Gradebook
-    from nbgrader.converters import Autograde, GenerateFeedback
-    from nbgrader.coursedir import CourseDirectory
 
     start = time.monotonic()
-    assignment, student, opts = task["assignment"], task["student"], task["options"]
     work = Path(task["work"])
     remove_tree(work)
     course = work / "course"
-    staged = course / "submitted" / student / assignment
+    staged = course / "submitted" / task["student"] / task["assignment"]
     staged.mkdir(parents=True)
     (work / "run").mkdir()
     db = course / "gradebook.db"
     shutil.copyfile(task["template_db"], db)
-    src = Path(task["folder"])
+    log_lines: list[str] = []
+    timing = {}
 
-    # -- look at what was handed in, before nbgrader does (read only, links never followed)
+    def lap(stage):
+        timing[stage] = round(time.monotonic() - start - sum(timing.values()), 3)
+
+    flags, valid, timestamp = _inspect_submission(task, Path(task["folder"]), staged)
+    lap("prepare")
+    if valid:
+        _autograde(course, db, task, flags, valid, log_lines)
+        _kernel_events(work / "run", flags, valid)
+    lap("autograde")
+    rows, grades = _scores(course, db, task, flags, valid, start)
+    lap("scores")
+    _feedback(course, db, task, rows, valid, log_lines)
+    if not task["options"].get("keep_work"):
+        with contextlib.suppress(OSError):
+            remove_tree(work)
+    lap("feedback")
+    return {"rows": rows, "grades": grades, "timestamp": timestamp, "log": log_lines[-20:], "timing": timing}
+
+
+def _inspect_submission(task: dict, src: Path, staged: Path) -> tuple[dict[str, list], dict[str, bool], str | None]:
+    """Look at what was handed in before nbgrader does (read only, links never followed): stage the
+    notebooks, check timestamp.txt against the deadline. Returns (flags, valid notebooks, hand-in time)."""
     flags, valid = _stage_notebooks(task, src, staged)
     timestamp, problem = read_timestamp(src / "timestamp.txt")
     if timestamp:  # nbgrader reads the checked, normalised time, never the student's file
         (staged / "timestamp.txt").write_text(timestamp)
-    late = lateness(timestamp, opts.get("deadline"))
+    late = lateness(timestamp, task["options"].get("deadline"))
     for name in task["notebooks"]:
         if problem:
             flags[name].append(("bad_timestamp", f"{problem}; graded without a hand-in time"))
         if late > 0:
             flags[name].append(("late", f"{_duration(late)} after the deadline"))
+    return flags, valid, timestamp
 
-    # -- stock nbgrader autograde, in this process, on the private gradebook
-    log_lines = []
-    timing = {"prepare": time.monotonic() - start}
-    if valid:
-        config = _course_config(course, db, assignment, student, opts)
-        handler = _ListHandler(log_lines)
-        converter = Autograde(coursedir=CourseDirectory(config=config), config=config)
-        converter.log.addHandler(handler)
-        converter.log.setLevel(logging.WARNING)
-        try:
-            converter.start()
-        except Exception as exc:  # noqa: BLE001 - nbgrader rejected the submission
-            tracebacks = [ln for ln in log_lines if "Traceback" in ln]
-            cause = tracebacks[-1].strip().splitlines()[-1] if tracebacks else str(exc)
-            for name in valid:
-                flags[name].append(("invalid_notebook", f"nbgrader could not grade it: {cause[:200]}"))
-        finally:
-            converter.log.removeHandler(handler)
+
+def _autograde(course: Path, db: Path, task: dict, flags: dict, valid: dict, log_lines: list[str]) -> None:
+    """Stock nbgrader ``Autograde``, in this process, on the private gradebook ``db``."""
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+
+    config = _course_config(course, db, task["assignment"], task["student"], task["options"])
+    handler = _ListHandler(log_lines)
+    converter = Autograde(coursedir=CourseDirectory(config=config), config=config)
+    converter.log.addHandler(handler)
+    converter.log.setLevel(logging.WARNING)
+    try:
+        converter.start()
+    except Exception as exc:  # noqa: BLE001 - nbgrader rejected the submission
+        tracebacks = [ln for ln in log_lines if "Traceback" in ln]
+        cause = tracebacks[-1].strip().splitlines()[-1] if tracebacks else str(exc)
+        for name in valid:
+            flags[name].append(("invalid_notebook", f"nbgrader could not grade it: {cause[:200]}"))
+    finally:
+        converter.log.removeHandler(handler)
+
+
+EVENT_STATUS = {"timeout": "timeout", "not_run": "timeout", "kernel_died": "kernel_died", "output_truncated": "graded"}
+
+
+def _kernel_events(run: Path, flags: dict, valid: dict) -> None:
+    """What HardenedExecute recorded per notebook (timeouts, dead kernels, dropped output) as flags."""
     for name in valid:
-        events_file = work / "run" / f"events-{name}.json"
+        events_file = run / f"events-{name}.json"
         for ev in json.loads(events_file.read_text()) if events_file.exists() else []:
-            if ev["kind"] in ("timeout", "not_run"):
-                flags[name].append(("timeout", ev["detail"]))
-            elif ev["kind"] == "kernel_died":
-                flags[name].append(("kernel_died", ev["detail"]))
-            elif ev["kind"] == "output_truncated":
-                flags[name].append(("graded", ev["detail"]))
+            if ev["kind"] in EVENT_STATUS:
+                flags[name].append((EVENT_STATUS[ev["kind"]], ev["detail"]))
 
-    timing["autograde"] = time.monotonic() - start - sum(timing.values())
-    # -- scores from the private gradebook
+
+def _scores(course: Path, db: Path, task: dict, flags: dict, valid: dict, start: float) -> tuple[list[dict], dict]:
+    """One row per notebook (status, score, each test cell) and the grades to merge, from the private
+    gradebook; a notebook that was not graded gets 0 on each cell."""
+    from nbgrader.api import Gradebook
+
+    assignment, student = task["assignment"], task["student"]
     rows, grades = [], {}
     with Gradebook(f"sqlite:///{db}") as gb:
         for name in task["notebooks"]:
-            cells, score = {}, 0.0
-            nb_grades = {}
+            cells, score, nb_grades = {}, 0.0, {}
             autograded = course / "autograded" / student / assignment / f"{name}.ipynb"
-            graded = name in valid and autograded.exists() and not any(k == "invalid_notebook" for k, _ in flags[name])
-            if graded:
+            if name in valid and autograded.exists() and not any(k == "invalid_notebook" for k, _ in flags[name]):
                 sub_nb = gb.find_submission_notebook(name, assignment, student)
                 for g in sub_nb.grades:
                     cells[g.name] = (float(g.score), float(g.max_score))
                     nb_grades[g.name] = {"auto_score": g.auto_score, "needs_manual_grade": g.needs_manual_grade}
                 score = float(sub_nb.score)
             else:
-                for cell, mx in task["cell_max"][name].items():
-                    cells[cell] = (0.0, mx)
+                cells = {cell: (0.0, mx) for cell, mx in task["cell_max"][name].items()}
             grades[name] = nb_grades
             status, reason = _status(flags[name])
             rows.append({"student": student, "assignment": assignment, "notebook": name, "status": status,
                          "score": score, "max_score": task["max_scores"][name], "reason": reason,
                          "flags": sorted({k for k, _ in flags[name]} - {"graded"}), "cells": cells,
                          "seconds": round(time.monotonic() - start, 2)})
+    return rows, grades
 
-    timing["scores"] = time.monotonic() - start - sum(timing.values())
-    # -- feedback without hidden tests, the autograded notebooks for the instructor
-    out = Path(task["out"])
+
+def _feedback(course: Path, db: Path, task: dict, rows: list[dict], valid: dict, log_lines: list[str]) -> None:
+    """Feedback pages without hidden tests (stock GenerateFeedback, hardened), copied out with the
+    autograded notebooks; the Gradescope results.json when asked for."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+
+    assignment, student, opts, out = task["assignment"], task["student"], task["options"], Path(task["out"])
     if any(r["status"] != "missing" and r["notebook"] in valid for r in rows):
         config = _course_config(course, db, assignment, student, opts)
         fb = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
@@ -728,12 +766,6 @@ def _grade_submission(task: dict) -> dict:
         gs = out / "gradescope" / student / assignment
         gs.mkdir(parents=True, exist_ok=True)
         (gs / "results.json").write_text(json.dumps(_gradescope(rows), indent=1))
-    if not opts.get("keep_work"):
-        with contextlib.suppress(OSError):
-            remove_tree(work)
-    timing["feedback"] = time.monotonic() - start - sum(timing.values())
-    return {"rows": rows, "grades": grades, "timestamp": timestamp, "log": log_lines[-20:],
-            "timing": {k: round(v, 3) for k, v in timing.items()}}
 
 
 MAX_OUTPUT_FILE_BYTES = 256 * 2**20  # a feedback page or graded notebook larger than this is not copied
@@ -1010,35 +1042,16 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
                 gradescope: bool = False, regrade: bool = False, gradebook: Path | None = None,
                 keep_work: bool = False, quiet: bool = False) -> list[dict]:
     """Grade every submission of ``assignments``; write grades.csv and friends under ``out``.
-    Returns the CSV rows."""
-    from hardened import sandbox_available
-
+    Returns the CSV rows. Raises :class:`GradingError` for a problem with the run itself."""
     from course import grading_env
 
     os.environ.update(grading_env())  # nbgrader calls `alembic` by name; workers inherit this
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or default_workers()
-    if sandbox == "auto":
-        sandbox = "bwrap" if sandbox_available() else "none"
-    if sandbox == "bwrap" and not sandbox_available():
-        raise SystemExit("error: --sandbox bwrap, but bubblewrap is missing or cannot create namespaces here "
-                         "(apt-get install bubblewrap).")
-    if sandbox == "none" and not quiet:
-        print("warning: no sandbox (bubblewrap is not available): student code can read this machine's files "
-              "and use the network. Hidden tests still run outside the students' kernels.", file=sys.stderr)
+    sandbox = _check_run(assignments, sandbox, deadline, quiet)
     master_db = Path(gradebook).resolve() if gradebook else out / "gradebook.db"
-    have = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
-    for assignment in assignments:
-        if assignment not in have:
-            raise SystemExit(f"error: no assignment {assignment!r} in solutions/ (have: {', '.join(have)})")
     template, info = prepare(out, master_db)
-    if deadline:
-        try:
-            parse_time(deadline)
-        except ValueError as exc:
-            raise SystemExit(f"error: --deadline {deadline!r} is not a time ({exc}); "
-                             "e.g. '2026-12-01 23:59 UTC'") from exc
     tasks, results, cell_names, rejected, notes = [], {}, [], [], {}
     for assignment in assignments:
         intake = _take_in(assignment, submitted, zip_path, pattern, out)
@@ -1049,75 +1062,117 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
                    "memory_mb": memory_mb, "disk_mb": disk_mb, "max_files": max_files, "sandbox": sandbox,
                    "deadline": deadline, "gradescope": gradescope,
                    "keep_work": keep_work, "version": LEDGER_VERSION, "grader": grader_version(assignment)}
-        ledger = out / "ledger" / assignment
-        ledger.mkdir(parents=True, exist_ok=True)
-        cached, refused = 0, list(intake.rejected)
-        flags = copy_flags(intake.subs, notebooks, assignment)
-        for student, folder in intake.subs.items():
-            notes[assignment, student] = intake.notes.get(student, [])
-            try:
-                problem = check_student_id(student)  # whatever the source: it becomes a path below
-                fp = None if problem else fingerprint(folder, {**options, "flags": flags[student]})
-            except Exception as exc:  # noqa: BLE001 - an unreadable submission is its own problem
-                problem = f"cannot read {shown(str(folder))}: {type(exc).__name__}: {str(exc)[:200]}"
-            if problem:
-                refused.append((shown(student), problem))
-                continue
-            entry = ledger / f"{student}.json"
-            saved = None if regrade else _ledger_entry(entry, fp)
-            if saved is not None:
-                results[assignment, student] = apply_notes(saved, notes[assignment, student])
-                cached += 1
-                continue
-            tasks.append({"assignment": assignment, "student": student, "folder": str(folder),
-                          "notebooks": notebooks, "max_scores": maxes, "cell_max": cell_max, "release_cells": given,
-                          "template_db": str(template), "work": str(out / "work" / assignment / student),
-                          "flags": flags[student],
-                          "out": str(out), "options": options, "fingerprint": fp, "ledger": str(entry),
-                          "started": str(out / "work" / assignment / f".{student}.started"),
-                          "token": f"{assignment}/{student}/{os.getpid()}/{time.time_ns()}"})
+        base = {"assignment": assignment, "notebooks": notebooks, "max_scores": maxes, "cell_max": cell_max,
+                "release_cells": given, "template_db": str(template), "out": str(out), "options": options}
+        new, cached, refused = _plan(intake, base, out, regrade, notes)
+        tasks += new
+        results.update(cached)
         for student, reason in refused:
             rejected += rejected_rows(student, reason, assignment, maxes, cell_max)
         if not quiet:
-            handed_in = len(intake.subs) + len(intake.rejected)
-            print(f"{assignment}: {handed_in} submissions, {cached} already graded, "
-                  f"{handed_in - len(refused) - cached} to grade" + (f", {len(refused)} rejected:" if refused else ""),
-                  file=sys.stderr)
-            for student, reason in refused:
-                print(f"  rejected {student}: {reason}", file=sys.stderr)
+            _say_plan(assignment, intake, len(cached), refused)
     if tasks:
-        n = min(workers, len(tasks))
-        if not quiet:
-            print(f"grading {len(tasks)} submissions with {n} workers "
-                  f"({'dask ' + scheduler if scheduler else 'processes'}, sandbox: {sandbox})", file=sys.stderr)
-        progress = Progress(len(tasks), n, "class" if len(assignments) > 1 else assignments[0])
-
-        def on_result(task, raw):
-            key = task["assignment"], task["student"]
-            result = record(master_db, apply_notes(raw, notes[key]), *key)
-            results[key] = result
-            if result.get("error"):  # a grader failure is not a result: retried next run
-                print(f"\n{task['student']}: grading failed:\n{result['error']}", file=sys.stderr)
-            else:
-                entry = Path(task["ledger"])
-                tmp = entry.with_name(f".{entry.name}.tmp")
-                tmp.write_text(json.dumps({"fingerprint": task["fingerprint"], "result": raw}))
-                os.replace(tmp, entry)
-            if not quiet:
-                progress.update(result["rows"])
-
-        try:
-            runner.run(tasks, grade_submission, on_result, failed_result, workers=n, scheduler=scheduler,
-                       initializer=_warm_worker, env_paths=[str(HERE), str(REFERENCE)],
-                       task_timeout=task_timeout or notebook_timeout + 600)
-        except KeyboardInterrupt:
-            print(f"\ninterrupted: {len(results)} graded submissions are kept in {out / 'ledger'}; "
-                  "run the same command again to resume.", file=sys.stderr)
-            raise
+        _run(tasks, results, notes, master_db, out, workers, scheduler,
+             task_timeout or notebook_timeout + 600, sandbox, "class" if len(assignments) > 1 else assignments[0],
+             quiet)
     rows = sorted([row for key in sorted(results) for row in results[key]["rows"]] + rejected,
                   key=lambda r: (r["assignment"], r["student"]))
     write_csv(out / "grades.csv", rows, cell_names)
     return rows
+
+
+def _check_run(assignments: list[str], sandbox: str, deadline: str | None, quiet: bool) -> str:
+    """Check the run's arguments; returns the sandbox to use ('auto' resolved)."""
+    from hardened import sandbox_available
+
+    if sandbox == "auto":
+        sandbox = "bwrap" if sandbox_available() else "none"
+    if sandbox == "bwrap" and not sandbox_available():
+        raise GradingError("--sandbox bwrap, but bubblewrap is missing or cannot create namespaces here "
+                           "(apt-get install bubblewrap).")
+    if sandbox == "none" and not quiet:
+        print("warning: no sandbox (bubblewrap is not available): student code can read this machine's files "
+              "and use the network. Hidden tests still run outside the students' kernels.", file=sys.stderr)
+    have = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
+    for assignment in assignments:
+        if assignment not in have:
+            raise GradingError(f"no assignment {assignment!r} in solutions/ (have: {', '.join(have)})")
+    if deadline:
+        try:
+            parse_time(deadline)
+        except ValueError as exc:
+            raise GradingError(f"--deadline {deadline!r} is not a time ({exc}); e.g. '2026-12-01 23:59 UTC'") from exc
+    return sandbox
+
+
+def _plan(intake: Intake, base: dict, out: Path, regrade: bool, notes: dict):
+    """One assignment's submissions -> (tasks to grade, results the ledger already has, refused ones)."""
+    assignment, options = base["assignment"], base["options"]
+    ledger = out / "ledger" / assignment
+    ledger.mkdir(parents=True, exist_ok=True)
+    tasks, cached, refused = [], {}, list(intake.rejected)
+    flags = copy_flags(intake.subs, base["notebooks"], assignment)
+    for student, folder in intake.subs.items():
+        notes[assignment, student] = intake.notes.get(student, [])
+        try:
+            problem = check_student_id(student)  # whatever the source: it becomes a path below
+            fp = None if problem else fingerprint(folder, {**options, "flags": flags[student]})
+        except Exception as exc:  # noqa: BLE001 - an unreadable submission is its own problem
+            problem = f"cannot read {shown(str(folder))}: {type(exc).__name__}: {str(exc)[:200]}"
+        if problem:
+            refused.append((shown(student), problem))
+            continue
+        entry = ledger / f"{student}.json"
+        saved = None if regrade else _ledger_entry(entry, fp)
+        if saved is not None:
+            cached[assignment, student] = apply_notes(saved, notes[assignment, student])
+            continue
+        tasks.append({**base, "student": student, "folder": str(folder),
+                      "work": str(out / "work" / assignment / student), "flags": flags[student],
+                      "fingerprint": fp, "ledger": str(entry),
+                      "started": str(out / "work" / assignment / f".{student}.started"),
+                      "token": f"{assignment}/{student}/{os.getpid()}/{time.time_ns()}"})
+    return tasks, cached, refused
+
+
+def _say_plan(assignment: str, intake: Intake, cached: int, refused: list) -> None:
+    handed_in = len(intake.subs) + len(intake.rejected)
+    print(f"{assignment}: {handed_in} submissions, {cached} already graded, "
+          f"{handed_in - len(refused) - cached} to grade" + (f", {len(refused)} rejected:" if refused else ""),
+          file=sys.stderr)
+    for student, reason in refused:
+        print(f"  rejected {student}: {reason}", file=sys.stderr)
+
+
+def _run(tasks, results, notes, master_db, out, workers, scheduler, task_timeout, sandbox, label, quiet):
+    """Grade ``tasks`` on the workers; merge each result into the gradebook and the ledger as it comes."""
+    n = min(workers, len(tasks))
+    if not quiet:
+        print(f"grading {len(tasks)} submissions with {n} workers "
+              f"({'dask ' + scheduler if scheduler else 'processes'}, sandbox: {sandbox})", file=sys.stderr)
+    progress = Progress(len(tasks), n, label)
+
+    def on_result(task, raw):
+        key = task["assignment"], task["student"]
+        result = record(master_db, apply_notes(raw, notes[key]), *key)
+        results[key] = result
+        if result.get("error"):  # a grader failure is not a result: retried next run
+            print(f"\n{task['student']}: grading failed:\n{result['error']}", file=sys.stderr)
+        else:
+            entry = Path(task["ledger"])
+            tmp = entry.with_name(f".{entry.name}.tmp")
+            tmp.write_text(json.dumps({"fingerprint": task["fingerprint"], "result": raw}))
+            os.replace(tmp, entry)
+        if not quiet:
+            progress.update(result["rows"])
+
+    try:
+        runner.run(tasks, grade_submission, on_result, failed_result, workers=n, scheduler=scheduler,
+                   initializer=_warm_worker, env_paths=[str(HERE), str(REFERENCE)], task_timeout=task_timeout)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {len(results)} graded submissions are kept in {out / 'ledger'}; "
+              "run the same command again to resume.", file=sys.stderr)
+        raise
 
 
 def _take_in(assignment: str, submitted: Path | None, zip_path: Path | None, pattern: str, out: Path) -> Intake:
@@ -1207,6 +1262,9 @@ def main(argv: list[str] | None = None) -> int:
                            keep_work=args.keep_work)
     except KeyboardInterrupt:
         return 130
+    except GradingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = args.out.resolve()
     print(f"graded {len(rows)} notebooks in {time.monotonic() - start:.1f} s: {summary(rows) or 'nothing to grade'}")
     print(f"  grades:    {out / 'grades.csv'}\n  feedback:  {out / 'feedback'}/<student>/<assignment>/"

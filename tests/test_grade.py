@@ -766,6 +766,10 @@ def _merge_failures_stay_per_submission(db: Path, rows: dict):
 
 def test_bad_command_lines_fail_clearly(tmp_path):
     proc = subprocess.run([*GRADE, "99_nope", "--out", str(tmp_path)], capture_output=True, text=True)
-    assert proc.returncode != 0 and "no assignment '99_nope'" in proc.stderr
+    assert proc.returncode == 2 and "error: no assignment '99_nope'" in proc.stderr
+    assert "Traceback" not in proc.stderr  # a GradingError is a message, not a crash
+    proc = subprocess.run([*GRADE, L1, "--out", str(tmp_path), "--deadline", "next tuesday"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "error: --deadline 'next tuesday' is not a time" in proc.stderr
     proc = subprocess.run([*GRADE, L1, "--zip", str(tmp_path / "none.zip")], capture_output=True, text=True)
     assert proc.returncode != 0 and "no such zip file" in proc.stderr

@@ -216,10 +216,10 @@ def test_zip_total_and_member_count_caps(tmp_path):
     assert sorted(intake.subs) == [f"s{i}_{i}" for i in range(5)]
     assert sorted(intake.notes) == ["s3_3", "s4_4"]  # named, never silently dropped
     assert "not extracted: the export unpacks to more than" in intake.notes["s3_3"][0][1]
-    with pytest.raises(SystemExit, match="has 5 files, more than 4"):
+    with pytest.raises(grade.GradingError, match="has 5 files, more than 4"):
         grade.unpack_zip(archive, A, grade.DEFAULT_PATTERN, tmp_path / "staging", max_members=4)
     (tmp_path / "broken.zip").write_bytes(archive.read_bytes()[:100])
-    with pytest.raises(SystemExit, match="broken.zip is not a readable zip file"):
+    with pytest.raises(grade.GradingError, match="broken.zip is not a readable zip file"):
         grade.unpack_zip(tmp_path / "broken.zip", A, grade.DEFAULT_PATTERN, tmp_path / "staging")
 
 

@@ -318,41 +318,46 @@ def scan_source(source: str, names: dict[str, str] | None = None) -> list[tuple[
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
-            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
-            for t in targets:
-                written = _dotted(t.value) if isinstance(t, (ast.Attribute, ast.Subscript)) else ""
-                name = _resolve(written, names)
-                # an attribute of any imported module or object (json.dumps = ..., socket.socket = ...:
-                # the bridge's own dependencies too), or of a library the notebook uses by its usual name
-                if isinstance(t, ast.Attribute) and (name.split(".")[0] in LIBRARIES
-                                                     or written.split(".")[0] in names):
-                    found.append((line, f"patches a library attribute ({name}.{t.attr})"))
-                elif isinstance(t, ast.Subscript) and name in ("sys.modules", "__builtins__", "builtins.__dict__"):
-                    found.append((line, f"replaces entries of {name}"))
+            found += [(line, why) for why in _assignments(node, names)]
         elif isinstance(node, ast.Call):
-            name = _resolve(_dotted(node.func), names)
-            if name in CALLS:
-                found.append((line, CALLS[name]))
-            if name in ("open", "io.open", "os.listdir", "os.scandir", "os.walk", "glob.glob", "pathlib.Path",
-                        "Path", "np.load", "numpy.load", "np.loadtxt", "shutil.copy", "os.open"):
-                for arg in node.args[:1]:
-                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and PATH_WORDS.search(arg.value):
-                        found.append((line, f"reads outside the submission ({arg.value!r})"))
+            found += [(line, why) for why in _call(node, names)]
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            for mod in mods:
-                top = mod.split(".")[0]
-                if top in MODULES:
-                    found.append((line, MODULES[top]))
+            found += [(line, MODULES[m.split(".")[0]]) for m in mods if m.split(".")[0] in MODULES]
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             if re.search(r"(^|/)(solutions|autograder)/|gradebook\.db|BEGIN HIDDEN TESTS", node.value):
                 found.append((line, f"names a grader path ({node.value[:60]!r})"))
-    seen, unique = set(), []
-    for item in sorted(found, key=lambda f: f[0]):
-        if item not in seen:
-            seen.add(item)
-            unique.append(item)
-    return unique
+    return list(dict.fromkeys(sorted(found, key=lambda f: f[0])))  # in line order, each once
+
+
+def _assignments(node, names: dict[str, str]) -> list[str]:
+    """Why an assignment or deletion is worth a look: it patches an imported module or object (any
+    module: json, socket, threading ... are the grading bridge's own), or replaces sys.modules entries."""
+    targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+    out = []
+    for t in targets:
+        written = _dotted(t.value) if isinstance(t, (ast.Attribute, ast.Subscript)) else ""
+        name = _resolve(written, names)
+        if isinstance(t, ast.Attribute) and (name.split(".")[0] in LIBRARIES or written.split(".")[0] in names):
+            out.append(f"patches a library attribute ({name}.{t.attr})")
+        elif isinstance(t, ast.Subscript) and name in ("sys.modules", "__builtins__", "builtins.__dict__"):
+            out.append(f"replaces entries of {name}")
+    return out
+
+
+READERS = ("open", "io.open", "os.listdir", "os.scandir", "os.walk", "glob.glob", "pathlib.Path", "Path", "np.load",
+           "numpy.load", "np.loadtxt", "shutil.copy", "os.open")
+
+
+def _call(node: ast.Call, names: dict[str, str]) -> list[str]:
+    """Why a call is worth a look: a call of :data:`CALLS`, or a file reader given a grader path."""
+    name = _resolve(_dotted(node.func), names)
+    out = [CALLS[name]] if name in CALLS else []
+    if name in READERS:
+        for arg in node.args[:1]:
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and PATH_WORDS.search(arg.value):
+                out.append(f"reads outside the submission ({arg.value!r})")
+    return out
 
 
 def scan_notebook(nb, cell_filter=None) -> list[str]:

@@ -66,6 +66,7 @@ for _p in (str(HERE), str(REFERENCE)):
         sys.path.insert(0, _p)
 
 import runner  # noqa: E402 - after the path set-up above
+import settings  # noqa: E402
 
 
 class GradingError(Exception):
@@ -386,16 +387,15 @@ def _course_config(course: Path, db: Path, assignment: str, student: str, opts: 
     from traitlets.config import Config
 
     c = Config()
+    settings.apply(c)
     c.CourseDirectory.root = str(course)
-    c.CourseDirectory.course_id = "batchnorm"
-    c.CourseDirectory.source_directory = str(ROOT / "solutions")
+    c.CourseDirectory.source_directory = str(ROOT / settings.SOURCE)
     c.CourseDirectory.submitted_directory = "submitted"
     c.CourseDirectory.autograded_directory = "autograded"
     c.CourseDirectory.feedback_directory = "feedback"
     c.CourseDirectory.db_url = f"sqlite:///{db}"
     c.CourseDirectory.assignment_id = assignment
     c.CourseDirectory.student_id = student
-    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"]
     # the same hardened execution, sanitising and hidden-test clearing as nbgrader_config.py
     harden(c, cell_timeout=opts["cell_timeout"], notebook_timeout=opts["notebook_timeout"],
            memory_mb=opts["memory_mb"], sandbox=opts["sandbox"], work_dir=str(course.parent / "run"))
@@ -864,13 +864,11 @@ def _generate(db: Path, release: Path):
     from traitlets.config import Config
 
     c = Config()
+    settings.apply(c)
     c.CourseDirectory.root = str(ROOT)
-    c.CourseDirectory.course_id = "batchnorm"
-    c.CourseDirectory.source_directory = "solutions"
     c.CourseDirectory.release_directory = str(release)
     c.CourseDirectory.db_url = f"sqlite:///{db}"
     c.CourseDirectory.assignment_id = "*"
-    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"]
     c.GenerateAssignment.force = True
     conv = GenerateAssignment(coursedir=CourseDirectory(config=c), config=c)
     conv.log.setLevel(logging.ERROR)

@@ -14,20 +14,19 @@ HERE = Path(__file__).resolve().parent
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 
-c.CourseDirectory.course_id = "batchnorm"
+sys.path.insert(0, str(HERE))
+import settings  # noqa: E402 - the course id, folders and ignore list, shared with grade.py
+
+settings.apply(c)
 c.CourseDirectory.root = str(HERE.parent)
-c.CourseDirectory.source_directory = "solutions"
-c.CourseDirectory.release_directory = "notebooks"
 c.CourseDirectory.submitted_directory = "autograder/submitted"
 c.CourseDirectory.autograded_directory = "autograder/autograded"
 c.CourseDirectory.feedback_directory = "autograder/feedback"
 c.CourseDirectory.solution_directory = "autograder/generated_solutions"
 c.CourseDirectory.db_url = f"sqlite:///{HERE / 'gradebook.db'}"
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "*.py"]
 
 # Hidden tests import their checks from autograder/reference; nbgrader calls `alembic` by
 # name. course.grading_env() sets both (and quiet TensorFlow); kernels inherit it.
-sys.path.insert(0, str(HERE))
 from course import grading_env  # noqa: E402
 
 os.environ.update(grading_env())

@@ -1081,7 +1081,7 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
 
 def _check_run(assignments: list[str], sandbox: str, deadline: str | None, quiet: bool) -> str:
     """Check the run's arguments; returns the sandbox to use ('auto' resolved)."""
-    from hardened import sandbox_available
+    from sandbox import sandbox_available
 
     if sandbox == "auto":
         sandbox = "bwrap" if sandbox_available() else "none"

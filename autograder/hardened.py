@@ -41,7 +41,6 @@ import shutil
 import socket
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -54,86 +53,12 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
+from sandbox import kernel_env, peer_in_tree, sandbox_argv
 from traitlets import Integer, Unicode
+from watcher import Watcher
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-
-
-def sandbox_available() -> bool:
-    """bubblewrap is installed and can create namespaces here."""
-    exe = shutil.which("bwrap")
-    if not exe:
-        return False
-    import subprocess
-
-    probe = subprocess.run([exe, "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True)
-    return probe.returncode == 0
-
-
-def _system_binds() -> list[str]:
-    args = []
-    for top in ("/usr", "/etc", "/lib", "/lib64", "/lib32", "/bin", "/sbin"):
-        if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
-    return args
-
-
-def sandbox_argv(writable: list[str], env: dict[str, str], cwd: str, file_limit_mb: int = 200,
-                 readonly_files: list[str] = ()) -> list[str]:
-    """bwrap command prefix: read-only system and Python, ``writable`` folders, ``readonly_files``
-    (e.g. the connection file), nothing else. No file may grow past ``file_limit_mb``."""
-    import importlib.util
-
-    package = Path(importlib.util.find_spec("bncourse").origin).resolve().parent  # wherever pip put it
-    readonly = {sys.base_prefix, sys.prefix, str(package), str(package.parent / "data")}
-    extra = os.environ.get("BNCOURSE_DATA")
-    if extra:
-        readonly.add(extra)
-    argv = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-            *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    # the tmpfs mounts (/, /tmp, /dev) are RAM: HardenedExecute counts them against the memory limit
-    for path in sorted(readonly):
-        if os.path.exists(path):
-            argv += ["--ro-bind", path, path]
-    for path in writable:
-        argv += ["--bind", path, path]
-    for path in readonly_files:
-        argv += ["--ro-bind", path, path]
-    for key, value in sorted(env.items()):
-        argv += ["--setenv", key, value]
-    argv += ["--chdir", cwd, "prlimit", f"--fsize={file_limit_mb * 2**20}", "--"]
-    return argv
-
-
-def kernel_env(home: str) -> dict[str, str]:
-    """The kernel's whole environment: no PYTHONPATH to the reference checks."""
-    env = {
-        "PATH": os.pathsep.join([os.path.dirname(os.path.abspath(sys.executable)), "/usr/local/bin", "/usr/bin", "/bin"]),
-        "HOME": home, "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
-        "NBGRADER_EXECUTION": "autograde", "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0",
-        "KERAS_HOME": os.path.join(home, ".keras"), "MPLCONFIGDIR": os.path.join(home, ".mpl"),
-    }
-    if os.environ.get("BNCOURSE_DATA"):
-        env["BNCOURSE_DATA"] = os.environ["BNCOURSE_DATA"]
-    return env
-
-
-def peer_in_tree(conn: socket.socket, root_pid: int) -> bool:
-    """Whether the process at the other end of the Unix socket ``conn`` (SO_PEERCRED, as this
-    process's PID namespace sees it) is ``root_pid`` or one of its descendants."""
-    import struct
-
-    import psutil
-
-    pid, _, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
-    try:
-        root = psutil.Process(root_pid)
-        return pid == root_pid or any(p.pid == pid for p in root.children(recursive=True))
-    except psutil.Error:
-        return False
 
 
 def is_test_cell(cell) -> bool:
@@ -240,6 +165,10 @@ class HardenedExecute(Execute):
         self.start_new_kernel_client()
         self.wait_for_reply(self.kc.kernel_info())
         self._bridge, self._bridge_refused, self._request_id = None, None, 0
+        proc = getattr(self.km.provisioner, "process", None)
+        self._watcher = None if proc is None else Watcher(
+            proc.pid, memory_mb=self.memory_limit_mb, disk_mb=self.disk_limit_mb, max_files=self.max_files,
+            roots=[str(Path(self.work_dir) / "kernel"), getattr(self, "_socket_dir", None) or ""])
         self._watch_memory()
 
     def _stop_kernel(self):
@@ -254,68 +183,13 @@ class HardenedExecute(Execute):
             self._kernel_log.close()
 
     def _watch_memory(self):
-        """A thread that kills the kernel's process tree when it goes over a limit: memory
-        (resident memory plus the sandbox's tmpfs files) or the disk quota of its folders.
-        The reason goes to ``self._oom`` (a sentence for the cell's error and the status)."""
+        """Start the resource watcher on the kernel just started (see :mod:`watcher`)."""
+        if self._watcher is not None:
+            self._watcher.start()
 
-        proc = getattr(self.km.provisioner, "process", None)
-        if proc is None:
-            return
-        stop = threading.Event()
-        self._stop_watch = stop
-
-        def watch():
-            while not stop.wait(0.25):
-                if self._enforce_limits(proc.pid):
-                    return
-
-        threading.Thread(target=watch, daemon=True).start()
-
-    def _enforce_limits(self, pid: int) -> str | None:
-        """If the kernel rooted at ``pid`` is over a limit, record why in ``self._oom``, kill its
-        process tree and return the reason; else None. The watcher calls it every 0.25 s, and
-        a cell that timed out calls it once more: a kernel that went over a limit while its
-        cell was also running out of time is reported for the limit, whichever came first."""
-        import psutil
-
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return None
-        reason = self._memory_over(procs) or self._disk_over()
-        if reason:
-            self._oom = reason
-            for p in reversed(procs):
-                with contextlib.suppress(psutil.Error):
-                    p.kill()
-        return reason
-
-    def _memory_over(self, procs) -> str | None:
-        """Why the kernel is over its memory limit, or None. Files in the sandbox's tmpfs
-        mounts are RAM too and count."""
-        import psutil
-
-        rss = 0
-        for p in procs:
-            with contextlib.suppress(psutil.Error):
-                rss += p.memory_info().rss
-        files = fsguard.tmpfs_usage([p.pid for p in procs])
-        if rss + files <= self.memory_limit_mb * 2**20:
-            return None
-        tmp = f" (of which {files / 2**20:.0f} MB are files in its /tmp or other tmpfs)" if files >= 2**20 else ""
-        return f"the kernel used more than {self.memory_limit_mb} MB of memory{tmp} and was stopped."
-
-    def _disk_over(self) -> str | None:
-        """Why the kernel is over its disk quota, or None: bytes and entries under its folders
-        (home, working folder, kernel log, sockets), links not followed."""
-        roots = [str(Path(self.work_dir) / "kernel"), getattr(self, "_socket_dir", None) or ""]
-        used, entries = fsguard.tree_usage([r for r in roots if r], self.max_files)
-        if entries > self.max_files:
-            return f"the kernel wrote more than {self.max_files} files (disk quota) and was stopped."
-        if used > self.disk_limit_mb * 2**20:
-            return f"the kernel wrote more than {self.disk_limit_mb} MB to disk (disk quota) and was stopped."
-        return None
+    def _limit_reason(self) -> str | None:
+        """Why the watcher stopped the kernel (memory or disk quota), or None."""
+        return self._watcher.reason if self._watcher is not None else None
 
     # ------------------------------------------------------------------ outputs
     def output(self, outs, msg, display_id, cell_index):
@@ -338,7 +212,7 @@ class HardenedExecute(Execute):
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self._events, self._restarts, self._output_bytes, self._truncated = [], 0, 0, False
-        self._oom, self._stop_watch, self._broken = False, None, set()
+        self._watcher, self._broken = None, set()
         self._checker_ns = {"__builtins__": builtins, "__name__": "__grader__"}
         deadline = time.monotonic() + self.notebook_timeout
         cell_timeout = self.timeout
@@ -362,8 +236,8 @@ class HardenedExecute(Execute):
                 self.timeout = int(max(1, min(cell_timeout, left)))
                 self._run_cell(cell, index, deadline)
         finally:
-            if self._stop_watch:
-                self._stop_watch.set()
+            if self._watcher is not None:
+                self._watcher.stop()
             self._stop_kernel()
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
@@ -380,8 +254,7 @@ class HardenedExecute(Execute):
                 self.execute_cell(cell, index, store_history=True)
             return
         except CellTimeoutError:
-            proc = getattr(getattr(self.km, "provisioner", None), "process", None)
-            over = self._oom or (self._enforce_limits(proc.pid) if proc is not None else None)
+            over = self._limit_reason() or (self._watcher.enforce() if self._watcher is not None else None)
             if over:  # over a limit and out of time: the limit is the cause worth naming
                 kind, msg = "kernel_died", str(over)
                 cell.outputs.append(error_output("KernelDied", msg))
@@ -389,8 +262,8 @@ class HardenedExecute(Execute):
                 kind, msg = "timeout", f"this cell ran longer than {self.timeout} s and was stopped."
                 cell.outputs.append(error_output("TimeoutError", msg))
         except DeadKernelError:
-            if self._oom:  # the watcher's sentence: memory or disk quota
-                kind, msg = "kernel_died", str(self._oom)
+            if self._limit_reason():  # the watcher's sentence: memory or disk quota
+                kind, msg = "kernel_died", self._limit_reason()
             else:
                 kind, msg = "kernel_died", "the kernel died while running this cell (a crash or os._exit)."
             cell.outputs.append(error_output("KernelDied", msg))
@@ -400,12 +273,11 @@ class HardenedExecute(Execute):
 
     def _restart_and_replay(self, upto, deadline):
         self._stop_kernel()
-        if self._stop_watch:
-            self._stop_watch.set()
+        if self._watcher is not None:
+            self._watcher.stop()
         if self._restarts >= self.max_replays:
             return
         self._restarts += 1
-        self._oom = False
         self._start_kernel()
         for j, cell in enumerate(self.nb.cells[:upto]):
             if cell.cell_type != "code" or j in self._broken or is_test_cell(cell):
@@ -497,7 +369,7 @@ class HardenedExecute(Execute):
         except OSError:
             data = None
         if data is None:
-            if self._oom or not self._kernel_alive():
+            if self._limit_reason() or not self._kernel_alive():
                 self._fatal = DeadKernelError("Kernel died")
                 raise _Fatal("dead kernel")
             raise wire.RemoteError("the grader lost contact with the notebook's code (was the kernel's state "

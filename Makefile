@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LAB_PORT ?= 8888
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test release validate grade benchmark benchmark-grading env clean-env
+.PHONY: lab test sources release validate grade benchmark benchmark-grading env clean-env
 
 env: $(STAMP)
 
@@ -28,6 +28,11 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Lessons are edited as text: solutions/<A>/<A>.py. `make sources` regenerates the solution
+# notebooks from it; `make release` does that, then notebooks/ with stock nbgrader.
+sources: $(STAMP)
+	$(BIN)/python autograder/course.py sources
 
 release: $(STAMP)
 	$(BIN)/python autograder/course.py release

@@ -1,7 +1,8 @@
 """Maintainer and instructor tools around stock nbgrader.
 
-    python autograder/course.py release            # notebooks/ <- solutions/ (nbgrader generate_assignment)
-    python autograder/course.py release --dest D   # the same into another folder (used by the sync test)
+    python autograder/course.py sources            # solutions/<A>/<A>.ipynb <- solutions/<A>/<A>.py
+    python autograder/course.py release            # sources, then notebooks/ <- solutions/ (nbgrader generate_assignment)
+    python autograder/course.py release --dest D   # the same, the learner notebooks into another folder
     python autograder/course.py validate PATH...   # nbgrader validation, non-zero exit on failure
     python autograder/course.py validate --invert notebooks/*/*.ipynb   # every test must fail
     python autograder/course.py benchmark [--fast] [PATH...]  # execute solutions, print times and key results
@@ -57,8 +58,17 @@ def nbgrader(*args: str, cwd: Path = HERE, check: bool = True) -> subprocess.Com
     )
 
 
+def build_sources() -> list[Path]:
+    """Regenerate every ``solutions/<A>/<A>.ipynb`` from its committed text ``<A>.py``
+    (``nbsource.py``); returns the notebooks that changed."""
+    from nbsource import build, sources
+
+    return [nb for nb, changed in map(build, sources(SOLUTIONS)) if changed]
+
+
 def release(dest: Path | None = None) -> Path:
-    """Regenerate the learner notebooks from ``solutions/`` with stock nbgrader."""
+    """Regenerate the learner notebooks from the solution notebooks with stock nbgrader
+    (``build_sources`` first regenerates those from the text: the ``release`` command does both)."""
     args = ["generate_assignment", "*", "--force", "--no-db", "--log-level=WARN"]
     if dest is not None:
         args.append(f"--CourseDirectory.release_directory={Path(dest).resolve()}")
@@ -215,7 +225,8 @@ def _describe(results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    rel = sub.add_parser("release", help="regenerate notebooks/ from solutions/")
+    sub.add_parser("sources", help="regenerate solutions/*/*.ipynb from their .py sources")
+    rel = sub.add_parser("release", help="regenerate solutions/*/*.ipynb from their sources, then notebooks/")
     rel.add_argument("--dest", type=Path, help="write the release here instead of notebooks/")
     val = sub.add_parser("validate", help="validate notebooks; exit 1 on failure")
     val.add_argument("paths", nargs="+", type=Path)
@@ -228,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "benchmark":
         return benchmark(args.paths or sorted(SOLUTIONS.glob("*/*.ipynb")), fast=args.fast)
 
+    if args.cmd in ("sources", "release"):
+        changed = build_sources()
+        print(f"regenerated {len(changed)} solution notebooks from their sources"
+              + "".join(f"\n  {p.relative_to(ROOT)}" for p in changed))
+    if args.cmd == "sources":
+        return 0
     if args.cmd == "release":
         out = release(args.dest)
         print(f"released {len(assignments())} assignments into {out}")

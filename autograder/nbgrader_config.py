@@ -1,41 +1,36 @@
-"""nbgrader configuration for the course. Run nbgrader commands from this folder.
+"""nbgrader configuration for the course (Formgrader and the stock nbgrader commands).
 
-Layout: the repository root is the nbgrader course root. ``solutions/`` is the
-nbgrader *source* (instructor versions) and ``notebooks/`` the *release*
-(learner versions). Instructor scratch folders live here in ``autograder/`` and
-are git-ignored.
+Layout: the repository root is the nbgrader course root. ``solutions/`` is the nbgrader
+*source* (instructor versions) and ``notebooks/`` the *release* (learner versions). What an
+instructor's term produces (submissions, the gradebook, grades, feedback) lives in
+``instructor/``, git-ignored; code folders hold only code. The grading package
+``bngrader`` (autograder/bngrader/) is installed in the course environment.
 """
 
 import os
-import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from bngrader import settings
+from bngrader.course import grading_env
+from bngrader.hardening import harden
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 
-sys.path.insert(0, str(HERE))
-import settings  # noqa: E402 - the course id, folders and ignore list, shared with grade.py
-
 settings.apply(c)
-c.CourseDirectory.root = str(HERE.parent)
-c.CourseDirectory.submitted_directory = "autograder/submitted"
-c.CourseDirectory.autograded_directory = "autograder/autograded"
-c.CourseDirectory.feedback_directory = "autograder/feedback"
-c.CourseDirectory.solution_directory = "autograder/generated_solutions"
-c.CourseDirectory.db_url = f"sqlite:///{HERE / 'gradebook.db'}"
+settings.migrate_instructor_data()  # from autograder/, where earlier versions of the course kept it
+c.CourseDirectory.root = str(settings.ROOT)
+c.CourseDirectory.submitted_directory = "instructor/submitted"
+c.CourseDirectory.autograded_directory = "instructor/autograded"
+c.CourseDirectory.feedback_directory = "instructor/feedback"
+c.CourseDirectory.solution_directory = "instructor/generated_solutions"
+c.CourseDirectory.db_url = f"sqlite:///{settings.INSTRUCTOR / 'gradebook.db'}"
 
 # Hidden tests import their checks from autograder/reference; nbgrader calls `alembic` by
-# name. course.grading_env() sets both (and quiet TensorFlow); kernels inherit it.
-from course import grading_env  # noqa: E402
-
+# name. grading_env() sets both (and quiet TensorFlow); kernels inherit it.
 os.environ.update(grading_env())
 
 # Stock `nbgrader autograde` / `generate_feedback`, and so Formgrader's Autograde and Generate
-# Feedback buttons, grade as grade.py does (hardening.harden): the kernel in the bubblewrap
+# Feedback buttons, grade as `bngrader grade` does (hardening.harden): the kernel in the bubblewrap
 # sandbox (no fallback: without bubblewrap no cell runs), hidden tests outside it, limits,
-# hidden tests cleared and every page sanitised. Per-cell time limit while validating and
-# autograding: 300 s (Keras cells train for up to ~1 min).
-from hardening import harden  # noqa: E402
-
+# hidden tests cleared, every page sanitised, no student link followed. Per-cell time limit
+# while validating and autograding: 300 s (Keras cells train for up to ~1 min).
 harden(c, cell_timeout=300, notebook_timeout=1800, memory_mb=3000, sandbox="bwrap", work_dir=None)

@@ -1,16 +1,15 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "autograder"))  # course.py, the maintainer tool
-sys.path.insert(0, str(ROOT / "autograder" / "reference"))  # bn_reference, bn_checks
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-import course  # noqa: E402
+from bngrader import course, reference  # noqa: E402
+
+reference.enable()  # the tests import the instructor reference and checks (bn_reference, bn_checks, ...)
 
 
 def _notebooks(folder):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from course import ROOT, SOLUTIONS, nbgrader
+from bngrader.course import ROOT, SOLUTIONS, nbgrader
 
 
 @dataclass

@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-import course
+from bngrader import course
 from conftest import SOLUTION_NOTEBOOKS, nb_id
 from nbgrader_harness import TempCourse
 
@@ -41,7 +41,7 @@ def test_blank_release_gets_zero(graded, solution):
 @pytest.fixture(scope="module")
 def graded_by_grade_py(graded, tmp_path_factory):
     """The same submissions, every lesson, through autograder/grade.py."""
-    import grade
+    from bngrader import grade
 
     rows = grade.grade_class(graded.assignments, submitted=graded.root / "autograder" / "submitted",
                              out=tmp_path_factory.mktemp("grade_py"), quiet=True)

@@ -510,9 +510,9 @@ def xss_course(lab):
 
     import nbformat
 
-    import course
     import hostile
     import hostile.html
+    from bngrader import course
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="xss-course-", dir=SHOTS))
@@ -532,7 +532,7 @@ def xss_course(lab):
                               blank=None, solution=None, index=index, write=write)
         hostile.html.build(ctx)
         write(own("honest"), course.learner_submission(A2))
-        proc = subprocess.run([sys.executable, str(ROOT / "autograder" / "grade.py"), A2, "--submitted", str(sub),
+        proc = subprocess.run([sys.executable, "-m", "bngrader", "grade", A2, "--submitted", str(sub),
                                "--out", str(root), "--workers", "2", "--cell-timeout", "60"],
                               capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, proc.stdout + proc.stderr

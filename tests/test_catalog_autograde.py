@@ -139,7 +139,7 @@ def table():
 def test_grade_py_scores_every_catalog_entry_as_stock_nbgrader_does(graded, tmp_path_factory):
     """autograder/grade.py (sandboxed kernels, hidden tests run outside them, parallel) on the
     very same submissions: every test cell of every entry scores what stock nbgrader gave it."""
-    import grade
+    from bngrader import grade
 
     compared, mismatches = 0, []
     for assignment, tc in graded.items():

@@ -11,13 +11,11 @@ otherwise the reference forward builds the caches.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "autograder" / "reference"))
 
 import bn_checks  # noqa: E402
 import bn_reference  # noqa: E402

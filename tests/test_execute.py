@@ -7,7 +7,7 @@ executed notebook stays small.
 
 import pytest
 
-import course
+from bngrader import course
 from conftest import REPORTS, SOLUTION_NOTEBOOKS, nb_id
 
 MAX_OUTPUT_KB = 1500

@@ -1,18 +1,18 @@
 """The literal answers the visible checks read (bncourse/expected/*.json) are what the instructor
 reference gives now: regenerate them in memory with the maintainer command and compare."""
 
-import make_expected
 import pytest
 
 from bncourse.casecheck import EXPECTED_DIR
+from bngrader import make_expected
 
 
 @pytest.mark.parametrize("stem", sorted(make_expected.TABLES))
 def test_literals_match_the_reference(stem):
     path = EXPECTED_DIR / f"{stem}.json"
-    assert path.exists(), f"{path.name} is missing: run python autograder/make_expected.py"
+    assert path.exists(), f"{path.name} is missing: run bngrader expected"
     assert path.read_text() == make_expected.render(stem), (
-        f"{path.name} does not match autograder/reference/: run python autograder/make_expected.py")
+        f"{path.name} does not match autograder/reference/: run bngrader expected")
 
 
 def test_no_stray_literal_files():

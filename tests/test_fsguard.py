@@ -7,9 +7,9 @@ import shutil
 import subprocess
 import time
 
-import fsguard
-import grade
 import pytest
+
+from bngrader import fsguard, grade
 
 
 @pytest.fixture

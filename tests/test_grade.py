@@ -1,4 +1,4 @@
-"""``autograder/grade.py`` on an adversarial class, through its real command line.
+"""``bngrader grade`` on an adversarial class, through its real command line.
 
 One class of lesson 02 submissions (four graded cells: forward 3 points, moving
 statistics 2, inference 2, the layer 3) covers every way a submission can go wrong.
@@ -33,12 +33,12 @@ import nbformat
 import psutil
 import pytest
 
-import course
 import hostile
+from bngrader import course
 from conftest import REPORTS, ROOT
 from hostile import Case
 
-GRADE = [sys.executable, str(ROOT / "autograder" / "grade.py")]
+GRADE = [sys.executable, "-m", "bngrader", "grade"]
 A = "02_numpy_forward"
 POINTS = {"test_batchnorm_forward": 3, "test_update_moving_stats": 2, "test_batchnorm_inference": 2,
           "test_batchnorm_layer": 3}
@@ -426,7 +426,7 @@ def test_feedback_and_autograded_folders_hold_only_the_graded_notebook(adversari
             assert sorted(os.listdir(folder)) == sorted(expected), (sub, student, os.listdir(folder))
             assert not (folder / name).is_symlink() and (folder / name).is_file()
             if sub == "feedback":  # the course's MathJax, byte for byte the installed package's
-                from sanitize import mathjax_files
+                from bngrader.sanitize import mathjax_files
 
                 ours = {p.relative_to(folder).as_posix(): p for p in (folder / "mathjax").rglob("*") if p.is_file()}
                 assert ours.keys() == mathjax_files().keys()
@@ -747,8 +747,9 @@ def test_lms_zip_export(tmp_path):
 def _merge_failures_stay_per_submission(db: Path, rows: dict):
     """The course gradebook refusing one result (here: a cell it does not have) makes that
     submission ``rejected``, with the reason; a bad time in an old ledger entry is ignored."""
-    import grade
     from nbgrader.api import Gradebook
+
+    from bngrader import grade
 
     saved = json.loads((db.parent / "ledger" / L1 / "doejane_12340.json").read_text())["result"]
     good = {**saved, "timestamp": "yesterday, around noon"}

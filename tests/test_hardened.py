@@ -16,8 +16,9 @@ time.sleep(60)
 
 def _execute(tmp_path, source, monkeypatch, watcher=True):
     import nbformat
-    from hardened import HardenedExecute
-    from sandbox import sandbox_available
+
+    from bngrader.hardened import HardenedExecute
+    from bngrader.sandbox import sandbox_available
 
     if not sandbox_available():
         raise AssertionError("bubblewrap (bwrap) is needed: apt-get install bubblewrap")

@@ -13,8 +13,9 @@ import os
 import zipfile
 from pathlib import Path
 
-import grade
 import pytest
+
+from bngrader import grade
 
 NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 A = "02_numpy_forward"

@@ -6,6 +6,7 @@ solution notebook and one of the released learner notebook (``make release`` in 
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,8 +14,8 @@ import sys
 import nbformat
 import pytest
 
+from bngrader.nbsource import CELL_ID, notebook_text, notebook_to_py, py_to_notebook, sources
 from conftest import ROOT, SOLUTION_NOTEBOOKS, nb_id
-from nbsource import CELL_ID, notebook_text, notebook_to_py, py_to_notebook, sources
 
 SOURCES = sources(ROOT / "solutions")
 
@@ -26,7 +27,7 @@ def _cells(nb):
 def test_every_solution_notebook_has_its_source():
     assert [p.with_suffix(".ipynb") for p in SOURCES] == SOLUTION_NOTEBOOKS, (
         "each solutions/<A>/<A>.ipynb is generated from solutions/<A>/<A>.py: add the .py "
-        "(python autograder/nbsource.py to-py solutions/<A>/<A>.ipynb) or remove the notebook"
+        "(bngrader source to-py solutions/<A>/<A>.ipynb) or remove the notebook"
     )
 
 
@@ -44,7 +45,7 @@ def test_source_builds_the_committed_solution_notebook(source):
                  f"{built['cells'][diff[0]]['id']!r} from the text)")
     assert built == committed, (
         f"{source.relative_to(ROOT)} and its notebook disagree{where}: edit the .py and run `make release` "
-        "(or, after editing the notebook in JupyterLab, `python autograder/nbsource.py to-py` it first)"
+        "(or, after editing the notebook in JupyterLab, `bngrader source to-py` it first)"
     )
 
 
@@ -123,8 +124,8 @@ def course_copy(tmp_path_factory):
 
 
 def _release(root):
-    proc = subprocess.run([sys.executable, str(root / "autograder" / "course.py"), "release"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "bngrader", "release"], cwd=root,
+                          env={**os.environ, "BNCOURSE_ROOT": str(root)}, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     name = f"{A}/{A}.ipynb"
     return [_cells(nbformat.read(root / folder / name, as_version=4)) for folder in ("solutions", "notebooks")]

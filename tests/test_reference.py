@@ -12,13 +12,9 @@ import os
 os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "autograder" / "reference"))
 
 import bn_reference as ref
 from bncourse.gradcheck import numeric_gradient, rel_error

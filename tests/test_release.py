@@ -7,7 +7,7 @@ import re
 import nbformat
 import pytest
 
-import course
+from bngrader import course
 from conftest import LEARNER_NOTEBOOKS, ROOT, SOLUTION_NOTEBOOKS, nb_id
 
 LEAK_MARKERS = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
@@ -102,7 +102,7 @@ def test_test_cells_stand_alone(solution):
     runs test cells outside the kernel, sees every name it needs in the kernel."""
     import builtins
 
-    from hardened import _names, is_test_cell
+    from bngrader.hardened import _names, is_test_cell
 
     nb = nbformat.read(solution, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]

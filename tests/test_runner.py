@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-import runner
+from bngrader import runner
 
 
 def work(task):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from sandbox import kernel_env, peer_in_tree, sandbox_argv
+from bngrader.sandbox import kernel_env, peer_in_tree, sandbox_argv
 
 SERVE = """
 import socket, sys, time

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-import scan
 
-import course
+from bngrader import course, scan
 from conftest import ROOT, SOLUTION_NOTEBOOKS
 
 

@@ -78,7 +78,7 @@ def test_the_comparison_uses_stock_execute(stock):
 
 
 def test_unusual_correct_answers_score_the_same_under_grade_py_and_stock_nbgrader(stock, tmp_path_factory):
-    import grade
+    from bngrader import grade
 
     compared, mismatches, table = 0, [], []
     for assignment, tc in stock.items():

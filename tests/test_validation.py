@@ -2,7 +2,7 @@
 
 import pytest
 
-import course
+from bngrader import course
 from conftest import LEARNER_NOTEBOOKS, SOLUTION_NOTEBOOKS, nb_id
 
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from watcher import Watcher
+from bngrader.watcher import Watcher
 
 HOLD = "import sys, time\nblock = bytearray(int(sys.argv[1]) * 2**20)\nblock[::4096] = b'x' * len(block[::4096])\n" \
        "print('ready', flush=True)\ntime.sleep(60)"

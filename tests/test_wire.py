@@ -28,7 +28,8 @@ import time
 
 import numpy as np
 import pytest
-import wire
+
+from bngrader import wire
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -561,7 +562,7 @@ def _agent_process(tmp_path, student=STUDENT, max_bytes=wire.DEFAULT_MAX_BYTES, 
 
 def _client(path, max_bytes=wire.DEFAULT_MAX_BYTES, timeout=10.0):
     """The grader's real client: HardenedExecute._rpc and hardened._Bridge, on a connected socket."""
-    import hardened
+    from bngrader import hardened
 
     ex = hardened.HardenedExecute(bridge_max_mb=max(1, max_bytes // 2**20))
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -700,7 +701,7 @@ def test_the_client_refuses_forged_agents(tmp_path, kind, canary_module):
 
 
 def test_the_deadline_ends_a_response_that_never_finishes(tmp_path):
-    import hardened
+    from bngrader import hardened
 
     path, stop = str(tmp_path / "forged.sock"), threading.Event()
     _forged_agent(path, "trickle", stop)

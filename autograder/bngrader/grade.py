@@ -1,9 +1,9 @@
 """Grade a whole class: parallel, sandboxed, hardened; stock nbgrader does the grading.
 
-    python autograder/grade.py 02_numpy_forward                      # autograder/submitted/*/02_numpy_forward/
-    python autograder/grade.py 02_numpy_forward --zip export.zip     # an LMS zip export
-    python autograder/grade.py 01_formulas_by_hand 02_numpy_forward --workers 2 --gradescope
-    python autograder/grade.py 02_numpy_forward --scheduler local    # the same on a Dask cluster
+    bngrader grade 02_numpy_forward                      # autograder/submitted/*/02_numpy_forward/
+    bngrader grade 02_numpy_forward --zip export.zip     # an LMS zip export
+    bngrader grade 01_formulas_by_hand 02_numpy_forward --workers 2 --gradescope
+    bngrader grade 02_numpy_forward --scheduler local    # the same on a Dask cluster
 
 For every student and notebook it writes one row of ``grades.csv`` (score, max score,
 each test cell's score, a status and a reason), the autograded notebook, feedback HTML
@@ -58,15 +58,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-REFERENCE = HERE / "reference"
-for _p in (str(HERE), str(REFERENCE)):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-import runner  # noqa: E402 - after the path set-up above
-import settings  # noqa: E402
+from bngrader import runner, settings
+from bngrader.settings import INSTRUCTOR, PACKAGE, REFERENCE, ROOT
 
 
 class GradingError(Exception):
@@ -295,7 +288,7 @@ def grader_version(assignment: str) -> str:
     """Hash of the assignment's solutions and of the grader and reference code, computed once
     per run: a changed grader or reference regrades every submission."""
     h = hashlib.sha256()
-    grader = [*HERE.glob("*.py"), *REFERENCE.glob("*.py")]
+    grader = [*PACKAGE.glob("*.py"), *REFERENCE.glob("*.py")]
     for path in sorted((ROOT / "solutions" / assignment).glob("*.ipynb")) + sorted(grader):
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -305,7 +298,7 @@ def fingerprint(folder: Path, options: dict) -> str:
     """Hash of one submission's files and the grading options (grader version included).
     Read in bounded memory: chunked hashes, links not followed, big files by size and time
     (see fsguard.scan_folder)."""
-    from fsguard import scan_folder
+    from bngrader.fsguard import scan_folder
 
     h = hashlib.sha256(json.dumps(options, sort_keys=True).encode())
     entries, problems = scan_folder(folder)
@@ -345,7 +338,7 @@ def copy_flags(subs: dict[str, Path], notebooks: list[str], assignment: str) -> 
     byte-identical to another student's notebook in this run (graded, flagged for a human:
     who copied whom is not for the grader to decide). The released notebook handed in
     untouched is no copy: it is not compared. Hashes are read in chunks."""
-    from fsguard import UnsafeFile, hash_regular
+    from bngrader.fsguard import UnsafeFile, hash_regular
 
     solution, released = {}, {}
     for name in notebooks:
@@ -383,8 +376,9 @@ def copy_flags(subs: dict[str, Path], notebooks: list[str], assignment: str) -> 
 # ============================================================================ worker side
 
 def _course_config(course: Path, db: Path, assignment: str, student: str, opts: dict):
-    from hardening import harden
     from traitlets.config import Config
+
+    from bngrader.hardening import harden
 
     c = Config()
     settings.apply(c)
@@ -439,7 +433,7 @@ def _stage_notebooks(task: dict, src: Path, staged: Path) -> tuple[dict[str, lis
     """Copy the submitted notebooks into nbgrader's ``submitted/`` folder: regular files only,
     read once with O_NOFOLLOW and a size cap, so what is graded is what was checked.
     Returns (flags per notebook, notebooks to grade)."""
-    from fsguard import UnsafeFile, read_regular, scan_folder
+    from bngrader.fsguard import UnsafeFile, read_regular, scan_folder
 
     notebooks = task["notebooks"]
     flags: dict[str, list[tuple[str, str]]] = {n: list(map(tuple, task.get("flags", {}).get(n, []))) for n in notebooks}
@@ -507,7 +501,7 @@ def _normal(source: str) -> str:
 
 def _inspect(nb, sources: dict[str, dict]) -> tuple[list[str], list[str], list[str]]:
     """Tampered cells, deleted test cells, static-scan findings, for one submitted notebook."""
-    from scan import scan_notebook
+    from bngrader.scan import scan_notebook
 
     present, tampered = set(), []
     for cell in nb.cells:
@@ -636,7 +630,7 @@ def _grade_submission(task: dict) -> dict:
 
     warnings.filterwarnings("ignore")  # nbformat/SQLAlchemy chatter; problems become statuses
     logging.getLogger("traitlets").setLevel(logging.ERROR)  # nbgrader's per-cell warnings, likewise
-    from fsguard import remove_tree
+    from bngrader.fsguard import remove_tree
 
     start = time.monotonic()
     work = Path(task["work"])
@@ -776,7 +770,7 @@ def _copy_back(course: Path, out: Path, student: str, assignment: str, notebooks
     exactly one HTML page per graded notebook and ``autograded/...`` exactly the autograded
     notebooks. Nothing else nbgrader copied along (timestamp.txt, files next to the notebook)
     is handed out, and only regular files are copied (a link is refused, not followed)."""
-    from fsguard import UnsafeFile, copy_regular, remove_tree
+    from bngrader.fsguard import UnsafeFile, copy_regular, remove_tree
 
     for sub, ext in (("feedback", ".html"), ("autograded", ".ipynb")):
         target = out / sub / student / assignment
@@ -799,7 +793,7 @@ def _copy_back(course: Path, out: Path, student: str, assignment: str, notebooks
 @functools.lru_cache(maxsize=1)
 def _mathjax_key() -> str:
     """Content hash of the course's MathJax files, once per process."""
-    from sanitize import mathjax_files
+    from bngrader.sanitize import mathjax_files
 
     files, digest = mathjax_files(), hashlib.sha256()
     for rel in sorted(files):
@@ -811,7 +805,7 @@ def _install_mathjax(out: Path, target: Path) -> None:
     """The course's MathJax next to a feedback page (the page loads ``mathjax/MathJax.js``; nothing
     from a CDN). Written from the installed package, never from the submission's work area, and
     hard-linked to one copy per output folder, so a class costs its size once."""
-    from sanitize import mathjax_files
+    from bngrader.sanitize import mathjax_files
 
     files = mathjax_files()
     shared = out / "work" / f"mathjax-{_mathjax_key()}"
@@ -1028,12 +1022,13 @@ def _warm_worker():
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import hardened  # noqa: F401
     import nbgrader.converters  # noqa: F401
+
+    from bngrader import hardened  # noqa: F401
 
 
 def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_path: Path | None = None,
-                pattern: str = DEFAULT_PATTERN, out: Path = HERE, workers: int | None = None,
+                pattern: str = DEFAULT_PATTERN, out: Path = INSTRUCTOR, workers: int | None = None,
                 scheduler: str | None = None, cell_timeout: int = 120, notebook_timeout: int = 900,
                 memory_mb: int = 3000, disk_mb: int = 200, max_files: int = 2000, sandbox: str = "auto",
                 deadline: str | None = None, task_timeout: float | None = None,
@@ -1041,9 +1036,11 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
                 keep_work: bool = False, quiet: bool = False) -> list[dict]:
     """Grade every submission of ``assignments``; write grades.csv and friends under ``out``.
     Returns the CSV rows. Raises :class:`GradingError` for a problem with the run itself."""
-    from course import grading_env
+    from bngrader.course import grading_env
 
     os.environ.update(grading_env())  # nbgrader calls `alembic` by name; workers inherit this
+    if Path(out).resolve() == INSTRUCTOR:
+        settings.migrate_instructor_data()
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or default_workers()
@@ -1081,7 +1078,7 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
 
 def _check_run(assignments: list[str], sandbox: str, deadline: str | None, quiet: bool) -> str:
     """Check the run's arguments; returns the sandbox to use ('auto' resolved)."""
-    from sandbox import sandbox_available
+    from bngrader.sandbox import sandbox_available
 
     if sandbox == "auto":
         sandbox = "bwrap" if sandbox_available() else "none"
@@ -1166,7 +1163,7 @@ def _run(tasks, results, notes, master_db, out, workers, scheduler, task_timeout
 
     try:
         runner.run(tasks, grade_submission, on_result, failed_result, workers=n, scheduler=scheduler,
-                   initializer=_warm_worker, env_paths=[str(HERE), str(REFERENCE)], task_timeout=task_timeout)
+                   initializer=_warm_worker, task_timeout=task_timeout)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {len(results)} graded submissions are kept in {out / 'ledger'}; "
               "run the same command again to resume.", file=sys.stderr)
@@ -1177,7 +1174,7 @@ def _take_in(assignment: str, submitted: Path | None, zip_path: Path | None, pat
     """One assignment's submissions, from the zip export or the submitted/ tree."""
     if zip_path:
         return unpack_zip(Path(zip_path), assignment, pattern, out / "work" / "zip" / assignment)
-    return collect_submitted(Path(submitted or HERE / "submitted"), assignment)
+    return collect_submitted(Path(submitted or INSTRUCTOR / "submitted"), assignment)
 
 
 def _ledger_entry(entry: Path, fp: str) -> dict | None:
@@ -1217,13 +1214,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("assignments", nargs="+", help="assignment ids (folders of solutions/)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--submitted", type=Path, help="nbgrader submitted/ tree (default: autograder/submitted)")
+    src.add_argument("--submitted", type=Path, help="nbgrader submitted/ tree (default: instructor/submitted)")
     src.add_argument("--zip", type=Path, help="an LMS zip export (one assignment per run)")
     p.add_argument("--pattern", default=DEFAULT_PATTERN,
                    help="regex on zip member names with groups student_id and file_id (and optional timestamp, "
                         "and user_id: the student id is then <student_id>_<user_id>); default: Canvas's names")
-    p.add_argument("--out", type=Path, default=HERE, help="where grades.csv, feedback/, autograded/ go "
-                                                         "(default: autograder/, the nbgrader course folders)")
+    p.add_argument("--out", type=Path, default=INSTRUCTOR, help="where grades.csv, feedback/, autograded/ go "
+                                                               "(default: instructor/, the nbgrader course folders)")
     p.add_argument("--gradebook", type=Path, help="gradebook to record grades in (default: <out>/gradebook.db)")
     p.add_argument("--workers", type=int, default=None, help="parallel submissions (default: cores + 1)")
     p.add_argument("--scheduler", help="run on Dask: 'local' for a local cluster, or a scheduler address")

@@ -24,11 +24,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import fsguard
-from hardened import HardenedExecute
-from sanitize import SafeHTMLExporter, SanitizeNotebook
-
-HERE = Path(__file__).resolve().parent
+from bngrader import fsguard
+from bngrader.hardened import HardenedExecute
+from bngrader.sanitize import SafeHTMLExporter, SanitizeNotebook
+from bngrader.settings import PACKAGE
 
 
 class FreshHardenedExecute(HardenedExecute):
@@ -123,5 +122,5 @@ def harden(c, *, cell_timeout: int, notebook_timeout: int, memory_mb: int, sandb
     c.HTMLExporter.preprocessors = [SanitizeNotebook]
     # searched before nbconvert's own: templates/base/mathjax.html.j2 (the local MathJax) wins;
     # then nbgrader's own templates (formgrade, feedback)
-    c.HTMLExporter.extra_template_basedirs = [str(HERE / "templates"), _nbgrader_templates()]
+    c.HTMLExporter.extra_template_basedirs = [str(PACKAGE / "templates"), _nbgrader_templates()]
     return c

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
-import fsguard
+from bngrader import fsguard
 
 
 class Watcher:

@@ -1,7 +1,7 @@
 """Maintainer command: write the literal answers the visible checks compare with.
 
-    python autograder/make_expected.py          # rewrite bncourse/expected/*.json
-    python autograder/make_expected.py --check  # exit 1 if a file is out of date
+    bngrader expected          # rewrite bncourse/expected/*.json
+    bngrader expected --check  # exit 1 if a file is out of date
 
 Each file holds, per check, the fixed inputs, the instructor reference's output for them and the
 outputs of known-wrong variants with their hints (the case tables of
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "autograder" / "reference"))  # maintainer tool: the instructor reference
+from bncourse.casecheck import EXPECTED_DIR, encode
+from bngrader import reference
+from bngrader.settings import ROOT
 
+reference.enable()  # maintainer tool: the instructor reference
 import bn_checks  # noqa: E402
-from bncourse.casecheck import EXPECTED_DIR, encode  # noqa: E402
 
 #: file stem -> check name -> table builder
 TABLES = {

@@ -31,13 +31,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-import grade  # noqa: E402
-
-import course  # noqa: E402
+from bngrader import course, grade
+from bngrader.settings import CONFIG
 
 # One block of 10 students: 6 correct, 2 blank, 1 partly wrong, 1 adversarial. Student i takes
 # entry (i + assignment index) % 10, so every student gets a mix and even 4 students cover every kind.
@@ -144,7 +139,7 @@ class StockCourse:
         root.mkdir(parents=True, exist_ok=True)
         (root / "nbgrader_config.py").write_text(
             "c = get_config()\n"
-            f"load_subconfig({str(HERE / 'nbgrader_config.py')!r})\n"
+            f"load_subconfig({str(CONFIG)!r})\n"
             f"c.CourseDirectory.root = {str(root)!r}\n"
             f"c.CourseDirectory.db_url = 'sqlite:///{self.db}'\n")
         for a in assignments:
@@ -215,7 +210,7 @@ def run_stock(stock: StockCourse, kinds: dict, cell_timeout: int) -> dict:
 
 def run_grade_py(assignments: list[str], submitted: Path, out: Path, workers: int, cell_timeout: int) -> dict:
     """The real ``grade.py`` CLI in a subprocess, timed end to end; its output is condensed to a few lines."""
-    cmd = [sys.executable, str(HERE / "grade.py"), *assignments, "--submitted", str(submitted), "--out", str(out),
+    cmd = [sys.executable, "-m", "bngrader", "grade", *assignments, "--submitted", str(submitted), "--out", str(out),
            "--workers", str(workers), "--cell-timeout", str(cell_timeout)]
     progress = re.compile(r"\] (\d+)/(\d+) submissions")
     startup, lines = None, []

@@ -1,11 +1,11 @@
 """Maintainer and instructor tools around stock nbgrader.
 
-    python autograder/course.py sources            # solutions/<A>/<A>.ipynb <- solutions/<A>/<A>.py
-    python autograder/course.py release            # sources, then notebooks/ <- solutions/ (nbgrader generate_assignment)
-    python autograder/course.py release --dest D   # the same, the learner notebooks into another folder
-    python autograder/course.py validate PATH...   # nbgrader validation, non-zero exit on failure
-    python autograder/course.py validate --invert notebooks/*/*.ipynb   # every test must fail
-    python autograder/course.py benchmark [--fast] [PATH...]  # execute solutions, print times and key results
+    bngrader sources            # solutions/<A>/<A>.ipynb <- solutions/<A>/<A>.py
+    bngrader release            # sources, then notebooks/ <- solutions/ (nbgrader generate_assignment)
+    bngrader release --dest D   # the same, the learner notebooks into another folder
+    bngrader validate PATH...   # nbgrader validation, non-zero exit on failure
+    bngrader validate --invert notebooks/*/*.ipynb   # every test must fail
+    bngrader benchmark [--fast] [PATH...]  # execute solutions, print times and key results
 
 Unlike ``nbgrader validate``, ``validate`` exits 1 when a notebook fails.
 """
@@ -18,11 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-SOLUTIONS = ROOT / "solutions"
-NOTEBOOKS = ROOT / "notebooks"
-REFERENCE = HERE / "reference"
+from bngrader.settings import AUTOGRADER, NOTEBOOKS, REFERENCE, ROOT, SOLUTIONS  # noqa: F401 - used by callers
 
 
 def assignments() -> list[str]:
@@ -50,7 +46,7 @@ def grading_env() -> dict[str, str]:
     return env
 
 
-def nbgrader(*args: str, cwd: Path = HERE, check: bool = True) -> subprocess.CompletedProcess:
+def nbgrader(*args: str, cwd: Path = AUTOGRADER, check: bool = True) -> subprocess.CompletedProcess:
     """Run the stock ``nbgrader`` CLI of this environment (from ``autograder/`` by default)."""
     exe = Path(sys.executable).with_name("nbgrader")
     return subprocess.run(
@@ -61,7 +57,7 @@ def nbgrader(*args: str, cwd: Path = HERE, check: bool = True) -> subprocess.Com
 def build_sources() -> list[Path]:
     """Regenerate every ``solutions/<A>/<A>.ipynb`` from its committed text ``<A>.py``
     (``nbsource.py``); returns the notebooks that changed."""
-    from nbsource import build, sources
+    from bngrader.nbsource import build, sources
 
     return [nb for nb, changed in map(build, sources(SOLUTIONS)) if changed]
 

@@ -1,0 +1,5 @@
+import sys
+
+from bngrader.cli import main
+
+sys.exit(main())

@@ -1,0 +1,49 @@
+"""``bngrader``: the course's one command for maintainers and instructors.
+
+    bngrader sources                      regenerate solutions/*/*.ipynb from their text sources
+    bngrader release [--dest D]           sources, then notebooks/ (stock nbgrader generate_assignment)
+    bngrader validate [--invert] PATH...  nbgrader validation; exit 1 when a notebook fails
+    bngrader benchmark [--fast] [PATH...] execute solution notebooks; wall time and key results
+    bngrader grade ASSIGNMENT... [opts]   grade a class (sandboxed, parallel); see bngrader grade --help
+    bngrader source to-py|to-nb FILE...   one notebook <-> its percent-format text
+    bngrader expected [--check]           the visible checks' literal answers, from the reference
+    bngrader bench-grading [opts]         grade a generated class with stock nbgrader and with grade
+
+``python -m bngrader`` is the same command.
+"""
+
+from __future__ import annotations
+
+import sys
+
+COURSE = ("sources", "release", "validate", "benchmark")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(__doc__.strip())
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd in COURSE:
+        from bngrader import course
+
+        return course.main([cmd, *rest])
+    if cmd == "grade":
+        from bngrader import grade
+
+        return grade.main(rest)
+    if cmd == "source":
+        from bngrader import nbsource
+
+        return nbsource.main(rest)
+    if cmd == "expected":
+        from bngrader import make_expected
+
+        return make_expected.main(rest)
+    if cmd == "bench-grading":
+        from bngrader import bench_grading
+
+        return bench_grading.main(rest)
+    print(f"bngrader: unknown command {cmd!r}\n\n{__doc__.strip()}", file=sys.stderr)
+    return 2

@@ -500,7 +500,7 @@ def check_fold_bn_into_dense(fold_bn_into_dense):
     print(f"✓ {name} is correct on " + "; ".join(c[0] for c in cases))
 
 
-def _designed_accuracy_model():
+def designed_accuracy_model():
     """Input(1) -> BN -> Dense(2, softmax) predicting class 1 exactly where the BN output is positive."""
     import keras
 
@@ -516,7 +516,7 @@ def check_accuracy_with_batch_statistics(accuracy_with_batch_statistics):
     [10..13], [20..23] (batch_size=4) and labels 0, 0, 1, 0 in each make the right accuracy 3/4; the
     moving statistics (mean 0) give 4/12 and all of x as one batch 7/12."""
     name = "accuracy_with_batch_statistics"
-    model = _designed_accuracy_model()
+    model = designed_accuracy_model()
     x = np.array([0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23], dtype="float32")[:, None]
     y = np.array([0, 0, 1, 0] * 3)
     before = [w.copy() for w in model.get_weights()]
@@ -557,7 +557,7 @@ _REEST_MISTAKES = [
 ]
 
 
-def _designed_reestimate_model():
+def designed_reestimate_model():
     """Conv2D(1x1, identity) -> BN -> ReLU -> Flatten -> Dense(2) -> BN -> Dense(1), stale moving statistics."""
     import keras
 
@@ -575,7 +575,7 @@ def check_reestimate_bn_statistics(reestimate_bn_statistics):
     import keras
 
     name = "reestimate_bn_statistics"
-    model = _designed_reestimate_model()
+    model = designed_reestimate_model()
     x = (((np.arange(64) * 7) % 11 - 5).reshape(8, 2, 2, 2) / 2).astype("float32")
     bns = [lay for lay in model.layers if isinstance(lay, keras.layers.BatchNormalization)]
     moving = {id(v) for bn in bns for v in (bn.moving_mean, bn.moving_variance)}

@@ -288,8 +288,10 @@ def check_normalize(normalize):
 
 # --------------------------------------------------------------------------- lessons 5-7
 # The Keras lessons' visible checks. Each runs the learner's function on small inputs designed so
-# that the right answer is a literal (worked out by hand from the inputs, or printed here once from
-# the instructor reference) and names the same mistakes, in the same words, as the hidden tests.
+# that the right answer is easy to see (the tables' docstrings in autograder/reference/keras_checks.py
+# and experiment_checks.py say how), and compares with the literal answers and known-wrong outputs of
+# bncourse/expected/<lesson>.json, generated from the instructor reference with the hidden checks'
+# own wrong variants: so they name the same mistakes, in the same words, as the hidden tests.
 
 def _call(fn, name, *args, **kwargs):
     try:
@@ -335,8 +337,12 @@ def check_build_bn_mlp(build_bn_mlp):
     """Lesson 5, Exercise 2: the layers, their options and the parameter counts."""
     import keras
 
-    for units, momentum, epsilon, kwargs in [((128, 64), 0.99, 1e-3, {}),
-                                             ((32,), 0.9, 1e-2, dict(hidden_units=(32,), momentum=0.9, epsilon=1e-2))]:
+    from bncourse.casecheck import cases
+
+    for case in cases("05_keras_dense", "build_bn_mlp"):
+        units, momentum, epsilon = tuple(case["hidden_units"]), case["momentum"], case["epsilon"]
+        kwargs = {k: tuple(case["kwargs"][k]) if k == "hidden_units" else case["kwargs"][k]
+                  for k in ("hidden_units", "momentum", "epsilon") if k in case["kwargs"]}
         where = f" (build_bn_mlp({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}))"
         model = _call(build_bn_mlp, "build_bn_mlp", **kwargs)
         if not isinstance(model, keras.Model):
@@ -363,38 +369,11 @@ def check_build_bn_mlp(build_bn_mlp):
             if not np.isclose(bn.epsilon, epsilon):
                 raise CheckFailed(f"BatchNormalization {i + 1} has epsilon {bn.epsilon}: pass the epsilon argument "
                                   f"through{where}.")
-        if not kwargs:
-            expect_close("total parameters", model.count_params(), 109_962, quiet=True)
-            expect_close("non-trainable parameters", sum(int(np.prod(w.shape)) for w in model.non_trainable_weights),
-                         2 * (128 + 64), quiet=True)
+        expect_close(f"total parameters{where}", model.count_params(), case["count_params"], quiet=True)
+        expect_close(f"non-trainable parameters{where}",
+                     sum(int(np.prod(w.shape)) for w in model.non_trainable_weights), case["non_trainable"], quiet=True)
     print("✓ build_bn_mlp: Dense(no bias) -> BatchNormalization -> ReLU per hidden layer, momentum and epsilon "
           "passed through, the right parameter counts")
-
-
-# Lesson 5, Exercise 1. epsilon = 0.25 and moving_variance = 0, 0.75, 3.75, 8.75 make
-# sqrt(moving_variance + epsilon) = 0.5, 1, 2, 3; beta is positive so every wrong order stays finite.
-_INF_WEIGHTS = ([1.0, 2.0, 0.5, 3.0], [0.5, 1.0, 2.0, 0.25], [1.0, -2.0, 4.0, 0.5], [0.0, 0.75, 3.75, 8.75])
-_INF_X = [[2.0, 0.0, 5.0, 1.5], [0.0, -1.0, 2.0, -2.5], [3.0, -4.0, 8.0, 0.5]]
-_INF_WANT = [[2.5, 5.0, 2.25, 1.25], [-1.5, 3.0, 1.5, -2.75], [4.5, -3.0, 3.0, 0.25]]
-_INF_MISTAKES = [
-    ([[4.5, 4.5841478, 2.2286768, 1.1851505], [-3.5, 2.7920739, 1.5426463, -2.5554514], [8.5, -2.5841478, 2.9147073, 0.25]],
-     "Epsilon is added outside the square root."),
-    ([[32.122777, 5.615726, 2.2581645, 1.2641272], [-31.122777, 3.307863, 1.4836711, -2.7923815],
-      [63.745553, -3.615726, 3.0326579, 0.25]],
-     "It uses epsilon 1e-3 instead of the layer's own layer.epsilon (0.25 here)."),
-    ([[316.72777, 5.6187714, 2.2581985, 1.2641845], [-315.72777, 3.3093857, 1.4836029, -2.7925536],
-      [632.95553, -3.6187714, 3.0327942, 0.25]],
-     "It uses epsilon 1e-5 instead of the layer's own layer.epsilon (0.25 here)."),
-    ([[4.5, 5.0, 2.125, 0.58333333], [-3.5, 3.0, 1.75, -0.75], [8.5, -3.0, 2.5, 0.25]],
-     "It divides by (variance + epsilon); divide by its square root."),
-    ([[0.74806947, 2.8814417, 2.0, 3.0721626], [-0.74034735, 1.7525767, 1.4, -3.7010276],
-      [1.4922779, -1.6340184, 2.6, 1.378865]],
-     "It normalizes with the batch statistics of x (training mode); inference uses the moving statistics."),
-    ([[1.1547005, 4.3277088, 15.75, 7.6893398], [-1.1547005, 6.1165631, 7.75, 4.8609127],
-      [2.3094011, 11.483126, 23.75, 6.982233]],
-     "The weights are unpacked in the wrong order: get_weights() returns "
-     "[gamma, beta, moving_mean, moving_variance]."),
-]
 
 
 class _LayerCalled(RuntimeError):
@@ -409,71 +388,49 @@ def check_bn_inference_from_layer(bn_inference_from_layer):
     """Lesson 5, Exercise 1: the layer's inference output, computed without calling the layer."""
     import keras
 
-    layer = keras.layers.BatchNormalization(epsilon=0.25)
-    layer.build((None, 4))
-    layer.set_weights([np.asarray(w, dtype="float32") for w in _INF_WEIGHTS])
-    x = np.asarray(_INF_X, dtype="float32")
+    from bncourse.casecheck import cases
+
     called = ("bn_inference_from_layer called the layer: compute the output in NumPy from the layer's weights "
               "(layer.get_weights() and layer.epsilon).")
-    layer.call = _forbid_call
-    try:
-        got = _call(bn_inference_from_layer, "bn_inference_from_layer", layer, x)
-    except _LayerCalled:
-        raise CheckFailed(called) from None
-    except Exception as e:  # Keras may wrap the error raised inside call
-        if "BN_CHECK_LAYER_CALLED" in str(e):
+    for case in cases("05_keras_dense", "bn_inference_from_layer"):
+        weights, x = case["weights"], case["x"]
+        layer = keras.layers.BatchNormalization(epsilon=case["epsilon"])
+        layer.build(x.shape)
+        layer.set_weights(weights)
+        layer.call = _forbid_call
+        try:
+            got = _call(bn_inference_from_layer, "bn_inference_from_layer", layer, x.copy())
+        except _LayerCalled:
             raise CheckFailed(called) from None
-        raise
-    finally:
-        del layer.call
-    got = _numbers("bn_inference_from_layer", got)
-    if got.shape != x.shape:
-        raise CheckFailed(f"bn_inference_from_layer returned shape {got.shape} for an input of shape {x.shape}.")
-    if any(not np.array_equal(w, np.asarray(want, dtype="float32")) for w, want in zip(layer.get_weights(), _INF_WEIGHTS)):
-        raise CheckFailed("bn_inference_from_layer changed the layer's weights; it should only read them.")
-    if np.allclose(got, _INF_WANT, rtol=1e-5, atol=1e-5):
-        print("✓ bn_inference_from_layer is correct (a layer with epsilon=0.25, without calling it)")
-        return
-    hint = _first(got, _INF_MISTAKES) or "Compare each step with the inference formula."
-    raise CheckFailed(f"bn_inference_from_layer is wrong on a layer with epsilon=0.25. {hint}")
-
-
-# Lesson 5, Exercise 3. epsilon = 0.25 and moving_var = 0, 0.75, 3.75 make sqrt(moving_var + epsilon)
-# = 0.5, 1, 2, so with gamma = 1, -2, 3 each output unit's scale is 2, -2, 1.5.
-_FOLD = dict(gamma=[1.0, -2.0, 3.0], beta=[0.5, 0.0, -1.0], moving_mean=[2.0, 1.0, -0.5], moving_var=[0.0, 0.75, 3.75])
-_FOLD_BIAS = [1.0, -1.0, 0.5]
-_FOLD_SCALE = [2.0, -2.0, 1.5]
-_FOLD_WANT_BIAS = {"with": [-1.5, 4.0, 0.5], "none": [-3.5, 2.0, -0.25]}
-_FOLD_SCALE_MISTAKES = [
-    ([4.0, -1.7920739, 1.372061], "Epsilon is added outside the square root."),
-    ([31.622777, -2.307863, 1.5489868], "It uses epsilon 1e-3 instead of the epsilon argument."),
-    ([316.22777, -2.3093857, 1.5491913], "It uses epsilon 1e-5 instead of the epsilon argument."),
-    ([4.0, -2.0, 0.75], "It divides by (moving_var + epsilon); divide by its square root."),
-    ([0.5, -0.5, 2 / 3], "The scale is inverted: it is gamma / sqrt(moving_var + epsilon)."),
-    ([2.0, 1.0, 0.5], "gamma is missing from the scale."),
-    ([1.0, -2.0, 3.0], "The scale should be gamma / sqrt(moving_var + epsilon), not gamma alone."),
-    ([1.0, 1.0, 1.0], "The kernel is unchanged: multiply each column by gamma / sqrt(moving_var + epsilon)."),
-]
-_FOLD_BIAS_MISTAKES = [
-    ([-3.5, 2.0, -0.25], "The Dense bias is missing from the folded bias."),
-    ([-2.0, 4.0, 1.5], "beta is missing from the folded bias."),
-    ([-2.5, 1.0, 0.25], "The Dense bias must be scaled too: BN normalizes (x @ W + b - moving_mean)."),
-]
+        except Exception as e:  # Keras may wrap the error raised inside call
+            if "BN_CHECK_LAYER_CALLED" in str(e):
+                raise CheckFailed(called) from None
+            raise
+        finally:
+            del layer.call
+        got = _numbers("bn_inference_from_layer", got)
+        if got.shape != x.shape:
+            raise CheckFailed(f"bn_inference_from_layer returned shape {got.shape} for an input of shape {x.shape}.")
+        if any(not np.array_equal(w, want) for w, want in zip(layer.get_weights(), weights)):
+            raise CheckFailed("bn_inference_from_layer changed the layer's weights; it should only read them.")
+        if not np.allclose(got, case["expected"], rtol=1e-5, atol=1e-5):
+            hint = _first(got, [(w, h) for h, w in case["wrong"]]) or "Compare each step with the inference formula."
+            raise CheckFailed(f"bn_inference_from_layer is wrong on {case['label']}. {hint}")
+    print(f"✓ bn_inference_from_layer is correct ({case['label']}, without calling it)")
 
 
 def check_fold_bn_into_dense(fold_bn_into_dense):
     """Lesson 5, Exercise 3: a 2x3 kernel with a bias, then without (None), then a square 3x3 kernel."""
+    from bncourse.casecheck import cases
+
     name = "fold_bn_into_dense"
-    cases = [
-        ("a 2x3 kernel with a bias", np.array([[1.0, 2.0, -1.0], [0.5, -1.0, 3.0]]), np.array(_FOLD_BIAS), "with"),
-        ("dense_bias=None", np.array([[1.0, 2.0, -1.0], [0.5, -1.0, 3.0]]), None, "none"),
-        ("a square 3x3 kernel", np.array([[1.0, -2.0, 0.5], [3.0, 1.0, -1.0], [-0.5, 2.0, 4.0]]),
-         np.array(_FOLD_BIAS), "with"),
-    ]
-    for label, w, b, which in cases:
-        args = (w.copy(), None if b is None else b.copy(), *(np.array(v) for v in _FOLD.values()), 0.25)
+    table = cases("05_keras_dense", name)
+    for case in table:
+        label, (w, b, *bn, eps) = case["label"], case["args"]
+        want_kernel, want_bias = case["expected"]
         try:
-            result = _call(fold_bn_into_dense, name, *args)
+            result = _call(fold_bn_into_dense, name, w.copy(), None if b is None else b.copy(),
+                           *(v.copy() for v in bn), eps)
         except (TypeError, ValueError, AttributeError) as e:
             if b is None:
                 raise CheckFailed(f"{name} failed with dense_bias=None ({type(e).__name__}: {e}). None means the "
@@ -484,23 +441,19 @@ def check_fold_bn_into_dense(fold_bn_into_dense):
         kernel, bias = _numbers("the folded kernel", result[0]), _numbers("the folded bias", result[1])
         if kernel.shape != w.shape:
             raise CheckFailed(f"The folded kernel has shape {kernel.shape}; it keeps the Dense kernel's shape {w.shape}.")
-        if bias.shape != (3,):
-            raise CheckFailed(f"The folded bias has shape {bias.shape}; it needs one value per unit, shape (3,).")
-        where = f"{name} is wrong with {label} (epsilon=0.25)"
-        if not np.allclose(kernel, w * np.array(_FOLD_SCALE), rtol=1e-7, atol=1e-9):
-            hint = _first(kernel, [(w * np.asarray(s), h) for s, h in _FOLD_SCALE_MISTAKES], rtol=1e-7, atol=1e-9)
-            if hint is None and np.allclose(kernel, w * np.array(_FOLD_SCALE)[:, None], rtol=1e-7, atol=1e-9):
-                hint = "It scales the kernel's rows; scale its columns (one scale per output unit)."
-            raise CheckFailed(f"{where}: the kernel is off. "
-                              + (hint or "Expand gamma * (x @ W + b - mean) / sqrt(var + eps) + beta."))
-        if not np.allclose(bias, _FOLD_WANT_BIAS[which], rtol=1e-7, atol=1e-9):
-            hint = _first(bias, _FOLD_BIAS_MISTAKES if which == "with" else [], rtol=1e-7, atol=1e-9)
-            raise CheckFailed(f"{where}: the bias is off. "
-                              + (hint or "Expand gamma * (x @ W + b - mean) / sqrt(var + eps) + beta."))
-    print(f"✓ {name} is correct on " + "; ".join(c[0] for c in cases))
+        if bias.shape != want_bias.shape:
+            raise CheckFailed(f"The folded bias has shape {bias.shape}; it needs one value per unit, shape "
+                              f"{want_bias.shape}.")
+        where = f"{name} is wrong with {label} (epsilon={eps:g})"
+        for which, got, want in (("kernel", kernel, want_kernel), ("bias", bias, want_bias)):
+            if not np.allclose(got, want, rtol=1e-7, atol=1e-9):
+                hint = _first(got, [(v, h) for h, v in case["wrong"][which]], rtol=1e-7, atol=1e-9)
+                raise CheckFailed(f"{where}: the {which} is off. "
+                                  + (hint or "Expand gamma * (x @ W + b - mean) / sqrt(var + eps) + beta."))
+    print(f"✓ {name} is correct on " + "; ".join(c["label"] for c in table))
 
 
-def _designed_accuracy_model():
+def designed_accuracy_model():
     """Input(1) -> BN -> Dense(2, softmax) predicting class 1 exactly where the BN output is positive."""
     import keras
 
@@ -514,50 +467,28 @@ def check_accuracy_with_batch_statistics(accuracy_with_batch_statistics):
     """Lesson 6, Exercise 1, on a model built so that the answer is known: with batch statistics an
     example is predicted class 1 exactly when it is above its batch's mean. The batches [0..3],
     [10..13], [20..23] (batch_size=4) and labels 0, 0, 1, 0 in each make the right accuracy 3/4; the
-    moving statistics (mean 0) give 4/12 and all of x as one batch 7/12."""
+    moving statistics (mean 0) and all of x as one batch give other values (the literals of
+    bncourse/expected/06_keras_cnn.json)."""
+    from bncourse.casecheck import cases
+
     name = "accuracy_with_batch_statistics"
-    model = _designed_accuracy_model()
-    x = np.array([0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23], dtype="float32")[:, None]
-    y = np.array([0, 0, 1, 0] * 3)
-    before = [w.copy() for w in model.get_weights()]
-    got = _call(accuracy_with_batch_statistics, name, model, x, y, batch_size=4)
-    if any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights())):
-        raise CheckFailed(f"{name} changed the model: calling it with training=True updates the moving "
-                          "statistics. Save the weights before and restore them after.")
-    got = float(_numbers(name, got))
-    if np.isclose(got, 0.75, atol=1e-9):
-        print(f"✓ {name} is correct (3/4 on a model built for the check) and leaves the model unchanged")
-        return
-    hint = _first(np.asarray(got), [
-        (4 / 12, "That is the inference-mode accuracy (moving statistics); call the model with training=True."),
-        (7 / 12, "It normalizes all of x as one batch; use batches of batch_size examples."),
-        (75.0, "Return a fraction between 0 and 1, not a percentage."),
-    ], rtol=0, atol=1e-9)
-    raise CheckFailed(f"{name} returned {got:g} on a model built for the check (batch_size=4). "
-                      + (hint or "With batch statistics each batch is normalized by its own mean and variance."))
+    for case in cases("06_keras_cnn", name):
+        model = designed_accuracy_model()
+        before = [w.copy() for w in model.get_weights()]
+        got = _call(accuracy_with_batch_statistics, name, model, case["x"].copy(), case["y"].copy(),
+                    batch_size=case["batch_size"])
+        if any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights())):
+            raise CheckFailed(f"{name} changed the model: calling it with training=True updates the moving "
+                              "statistics. Save the weights before and restore them after.")
+        got = float(_numbers(name, got))
+        if not np.isclose(got, case["expected"], rtol=0, atol=1e-9):
+            hint = _first(np.asarray(got), [(v, h) for h, v in case["wrong"]], rtol=0, atol=1e-9)
+            raise CheckFailed(f"{name} returned {got:g} on {case['label']}. "
+                              + (hint or "With batch statistics each batch is normalized by its own mean and variance."))
+    print(f"✓ {name} is correct ({case['expected']:g} on a model built for the check) and leaves the model unchanged")
 
 
-# Lesson 6, Exercise 2: a model built for the check, its stale moving statistics, and the values the
-# instructor reference gives for it (first BN layer: mean, variance; second BN layer: mean, variance).
-_REEST_WANT = [([-0.01388889, -0.02777778], [2.441551, 2.498843]), ([0.1213556, 0.3172017], [0.0869346, 0.2770217])]
-_REEST_MISTAKES = [
-    ([([-0.01388889, -0.02777778], [2.701389, 2.766865]), ([0.1213556, 0.3172017], [0.1328843, 0.4182099])],
-     "It uses the unbiased variance (dividing by n-1); Keras's moving_variance holds the biased batch variance "
-     "(dividing by n)."),
-    ([([-0.01388889, -0.02777778], [2.435607, 2.495278]), ([0.1213556, 0.3172017], [0.06624994, 0.2188524])],
-     "It averages standard deviations; average the batch variances."),
-    ([([-0.046875, 0.015625], [2.505615, 2.570068]), ([0.07628274, 0.2607439], [0.1193251, 1.253542])],
-     "It computes the statistics over all of x at once; average the statistics of the batches of batch_size "
-     "examples, as fit sees them."),
-    ([([-0.01388889, -0.02777778], [2.441551, 2.498843]), ([-0.5077051, 0.6797696], [0.5836892, 1.606298])],
-     "The BN inputs were computed in inference mode (training=False), so later layers saw inputs normalized "
-     "with the old moving statistics; run the model in training mode."),
-    ([([0.25, -0.375], [2.1875, 2.359375]), ([-0.03281063, 1.239231], [0.01489435, 0.01606409])],
-     "It keeps the statistics of the last batch only; average over all batches."),
-]
-
-
-def _designed_reestimate_model():
+def designed_reestimate_model():
     """Conv2D(1x1, identity) -> BN -> ReLU -> Flatten -> Dense(2) -> BN -> Dense(1), stale moving statistics."""
     import keras
 
@@ -571,90 +502,87 @@ def _designed_reestimate_model():
 
 
 def check_reestimate_bn_statistics(reestimate_bn_statistics):
-    """Lesson 6, Exercise 2: 8 examples in batches of 3 (the last has 2), both BN layers checked."""
+    """Lesson 6, Exercise 2: 8 examples in batches of 3 (the last has 2), both BN layers checked against
+    the literal statistics (and the known mistakes') of bncourse/expected/06_keras_cnn.json."""
     import keras
 
+    from bncourse.casecheck import cases
+
     name = "reestimate_bn_statistics"
-    model = _designed_reestimate_model()
-    x = (((np.arange(64) * 7) % 11 - 5).reshape(8, 2, 2, 2) / 2).astype("float32")
-    bns = [lay for lay in model.layers if isinstance(lay, keras.layers.BatchNormalization)]
-    moving = {id(v) for bn in bns for v in (bn.moving_mean, bn.moving_variance)}
-    before = [(v, np.asarray(v).copy()) for v in model.weights if id(v) not in moving]
-    stale = [(np.asarray(bn.moving_mean).copy(), np.asarray(bn.moving_variance).copy()) for bn in bns]
-    _call(reestimate_bn_statistics, name, model, x, batch_size=3)
-    for var, value in before:
-        if not np.array_equal(np.asarray(var), value):
-            raise CheckFailed(f"{name} changed weights other than the moving statistics ({var.path.split('/')[-1]}); "
-                              "it should only set moving_mean and moving_variance.")
-    got = [(np.asarray(bn.moving_mean, np.float64), np.asarray(bn.moving_variance, np.float64)) for bn in bns]
-    for i, ((gm, gv), (sm, sv)) in enumerate(zip(got, stale)):
-        if np.allclose(gm, sm) and np.allclose(gv, sv):
-            raise CheckFailed(f"BatchNormalization layer {i + 1} of {len(got)} kept its old moving statistics: assign "
-                              "the new values to every BN layer's moving_mean and moving_variance.")
+    for case in cases("06_keras_cnn", name):
+        model = designed_reestimate_model()
+        bns = [lay for lay in model.layers if isinstance(lay, keras.layers.BatchNormalization)]
+        moving = {id(v) for bn in bns for v in (bn.moving_mean, bn.moving_variance)}
+        before = [(v, np.asarray(v).copy()) for v in model.weights if id(v) not in moving]
+        stale = [(np.asarray(bn.moving_mean).copy(), np.asarray(bn.moving_variance).copy()) for bn in bns]
+        _call(reestimate_bn_statistics, name, model, case["x"].copy(), batch_size=case["batch_size"])
+        for var, value in before:
+            if not np.array_equal(np.asarray(var), value):
+                raise CheckFailed(f"{name} changed weights other than the moving statistics "
+                                  f"({var.path.split('/')[-1]}); it should only set moving_mean and moving_variance.")
+        got = [(np.asarray(bn.moving_mean, np.float64), np.asarray(bn.moving_variance, np.float64)) for bn in bns]
+        for i, ((gm, gv), (sm, sv)) in enumerate(zip(got, stale)):
+            if np.allclose(gm, sm) and np.allclose(gv, sv):
+                raise CheckFailed(f"BatchNormalization layer {i + 1} of {len(got)} kept its old moving statistics: "
+                                  "assign the new values to every BN layer's moving_mean and moving_variance.")
 
-    def close(stats):
-        return all(np.allclose(g, w, rtol=1e-4, atol=1e-4) for pair_g, pair_w in zip(got, stats)
-                   for g, w in zip(pair_g, pair_w))
+        # rtol=atol=1e-4, looser than the hidden check's atol=1e-5: the learner's model runs in float32 and
+        # the literals are float64 (the catalog's correct entries are ~1.2e-7 off, with or without oneDNN);
+        # the nearest known mistake (averaged standard deviations) is ~0.06 off, so the margin costs no verdict.
+        def close(stats, got=got):
+            return all(np.allclose(g, w, rtol=1e-4, atol=1e-4) for pair_g, pair_w in zip(got, stats)
+                       for g, w in zip(pair_g, pair_w))
 
-    if close(_REEST_WANT):
-        print(f"✓ {name} is correct on both BN layers of a small Conv -> BN -> Dense -> BN model (batch_size=3)")
-        return
-    hint = next((h for stats, h in _REEST_MISTAKES if close(stats)), None)
-    if hint is None:
-        first_ok = all(np.allclose(g, w, rtol=1e-4, atol=1e-4) for g, w in zip(got[0], _REEST_WANT[0]))
-        hint = ("The first BN layer is right, the second is not: its inputs must come from the model in training "
-                "mode." if first_ok else "Average the per-batch means and biased variances of each BN layer's input.")
-    raise CheckFailed(f"{name} is wrong with batch_size=3. {hint}")
+        want = case["expected"]
+        if close(want):
+            continue
+        hint = next((h for h, stats in case["wrong"] if close(stats)), None)
+        if hint is None:
+            first_ok = all(np.allclose(g, w, rtol=1e-4, atol=1e-4) for g, w in zip(got[0], want[0]))
+            hint = ("The first BN layer is right, the second is not: its inputs must come from the model in training "
+                    "mode." if first_ok else "Average the per-batch means and biased variances of each BN layer's input.")
+        raise CheckFailed(f"{name} is wrong with {case['label']}. {hint}")
+    print(f"✓ {name} is correct on both BN layers of a small Conv -> BN -> Dense -> BN model ({case['label']})")
 
 
 def check_percentiles_over_training(percentiles_over_training):
     """Lesson 7, Exercise 1, on rows whose percentiles are worked out in the comments of the lesson."""
+    from bncourse.casecheck import cases
+
     name = "percentiles_over_training"
-    demo = np.array([
-        [3.0, 1.0, 4.0, 0.0, 2.0],       # sorted 0..4: percentile 15 lies 0.6 of the way from 0 to 1
-        [2.5, 2.5, 2.5, 2.5, 2.5],       # constant: every percentile is 2.5
-        [40.0, 30.0, 20.0, 10.0, 0.0],   # decreasing: sort before you pick
-        [-1.0, -1.0, 9.0, -1.0, -1.0],   # one outlier moves only the upper percentile
-    ])
-    got = _numbers(name, _call(percentiles_over_training, name, demo))
-    if got.shape in ((3, 5), (5, 3)):
-        raise CheckFailed(f"{name}: you took percentiles over the steps (axis 0); take each row's percentiles over "
-                          "its samples (axis 1).")
-    if got.shape == (3, 4):
-        raise CheckFailed(f"{name}: the result is transposed; return one row per step and one column per percentile.")
-    expect_close(f"{name}(demo)", got,
-                 [[0.6, 2.0, 3.4], [2.5, 2.5, 2.5], [6.0, 20.0, 34.0], [-1.0, -1.0, 3.0]],
-                 mistakes=[
-                     ([[0.006, 0.02, 0.034], [2.5, 2.5, 2.5], [0.06, 0.2, 0.34], [-1.0, -1.0, -1.0]],
-                      "q is in percent (15, 50, 85): np.percentile takes percents, np.quantile fractions."),
-                     ([[1.0, 2.0, 3.0], [2.5, 2.5, 2.5], [10.0, 20.0, 30.0], [-1.0, -1.0, -1.0]],
-                      "you picked the nearest sorted value; interpolate linearly between neighbours (NumPy's default)."),
-                 ])
-    expect_close(f"{name}(demo, q=(0, 100))", _call(percentiles_over_training, name, demo, q=(0, 100)),
-                 [[0.0, 4.0], [2.5, 2.5], [0.0, 40.0], [-1.0, 9.0]],
-                 mistakes=[([[0.6, 3.4], [2.5, 2.5], [6.0, 34.0], [-1.0, 3.0]], "use the q argument, not fixed percentiles.")])
+    for case in cases("07_bn_experiments", name):
+        demo = case["args"][0]
+        kwargs = {k: tuple(v) for k, v in case["kwargs"].items()}
+        want = case["expected"]
+        call = f"{name}({case['label']})"
+        got = _numbers(name, _call(percentiles_over_training, name, demo.copy(), **kwargs))
+        if got.shape != want.shape and got.shape in ((want.shape[1], demo.shape[1]), (demo.shape[1], want.shape[1])):
+            raise CheckFailed(f"{name}: you took percentiles over the steps (axis 0); take each row's percentiles "
+                              "over its samples (axis 1).")
+        if got.shape != want.shape and got.shape == want.T.shape:
+            raise CheckFailed(f"{name}: the result is transposed; return one row per step and one column per "
+                              "percentile.")
+        expect_close(call, got, want, mistakes=[(v, h) for h, v in case["wrong"]])
 
 
 def check_steps_to_reach(steps_to_reach):
     """Lesson 7, Exercise 2. The curve meets the target 0.9 at step 200, passes it at 400 and meets it
     again at 500: first (200), strict > (400), last (500) and the index (1) are four different answers."""
+    from bncourse.casecheck import cases
+
     name = "steps_to_reach"
-    curve, at = [0.50, 0.90, 0.70, 0.95, 0.90], [100, 200, 300, 400, 500]
-    cases = [
-        (0.9, 200, [(1, "returned an index; return the step, steps[index]."),
-                    (400, "an accuracy equal to the target counts as reached; use >=, not >."),
-                    (500, "returned the last step that reaches the target; return the first one, not the last.")]),
-        (0.6, 200, [(1, "returned an index; return the step, steps[index]."),
-                    (500, "returned the last step that reaches the target; return the first one, not the last.")]),
-        (0.1, 100, [(0, "returned an index; return the step, steps[index].")]),
-    ]
-    for target, want, mistakes in cases:
-        got = _call(steps_to_reach, name, curve, at, target)
-        if got is None:
-            raise CheckFailed(f"{name}(curve, at, {target}) returned None, but the curve reaches the target "
-                              "(count accuracy equal to the target as reached: >=).")
-        expect_close(f"{name}(curve, at, {target})", got, want, mistakes=mistakes)
-    never = _call(steps_to_reach, name, curve, at, 0.99)
-    if never is not None:
-        raise CheckFailed(f"{name}(curve, at, 0.99) returned {never!r}; the curve never reaches 0.99: return None.")
-    print(f"✓ {name}(curve, at, 0.99) is None")
+    for table in cases("07_bn_experiments", name):
+        curve, at = table["curve"], table["steps"]
+        for case in table["cases"]:
+            target, want = case["target"], case["expected"]
+            got = _call(steps_to_reach, name, list(curve), list(at), target)
+            call = f"{name}(curve, at, {target})"
+            if want is None:
+                if got is not None:
+                    raise CheckFailed(f"{call} returned {got!r}; the curve never reaches {target}: return None.")
+                print(f"✓ {call} is None")
+                continue
+            if got is None:
+                raise CheckFailed(f"{call} returned None, but the curve reaches the target "
+                                  "(count accuracy equal to the target as reached: >=).")
+            expect_close(call, got, want, mistakes=[(v, h) for h, v in case["wrong"]])

@@ -1,5 +1,7 @@
 """The literal answers the visible checks read (bncourse/expected/*.json) are what the instructor
-reference gives now: regenerate them in memory with the maintainer command and compare."""
+reference gives now: regenerate them in memory with the maintainer command and compare. One case
+per file of ``make_expected.TABLES``: lessons 1-4 (bn_checks) and the Keras lessons 5-7
+(keras_checks, experiment_checks; their tables build small Keras models, so these import TensorFlow)."""
 
 import pytest
 

@@ -5,7 +5,9 @@
 
 Each file holds, per check, the fixed inputs, the instructor reference's output for them and the
 outputs of known-wrong variants with their hints (the case tables of
-``autograder/reference/bn_checks.py``). The visible checks (``bncourse.casecheck``) read them, so
+``autograder/reference/bn_checks.py`` for lessons 1-4, ``keras_checks.py`` and
+``experiment_checks.py`` for lessons 5-7; those build small Keras models, so this command
+imports TensorFlow). The visible checks (``bncourse.casecheck``) read them, so
 a learner's notebook never computes an answer with the lesson's formula. ``tests/test_expected.py``
 proves the files match the reference.
 """
@@ -13,13 +15,20 @@ proves the files match the reference.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from bncourse.casecheck import EXPECTED_DIR, encode
 from bngrader import reference
 from bngrader.settings import ROOT
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # lessons 5-7's tables build small Keras models
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
 reference.enable()  # maintainer tool: the instructor reference
+import experiment_checks  # noqa: E402
+import keras_checks  # noqa: E402
+
 import bn_checks  # noqa: E402
 
 #: file stem -> check name -> table builder
@@ -35,6 +44,19 @@ TABLES = {
     "04_conv_batchnorm": {
         "spatial_batchnorm_forward": bn_checks.spatial_batchnorm_forward_table,
         "spatial_batchnorm_backward": lambda: bn_checks.backward_table(True),
+    },
+    "05_keras_dense": {
+        "bn_inference_from_layer": keras_checks.bn_inference_table,
+        "build_bn_mlp": keras_checks.build_bn_mlp_table,
+        "fold_bn_into_dense": keras_checks.fold_table,
+    },
+    "06_keras_cnn": {
+        "accuracy_with_batch_statistics": keras_checks.accuracy_table,
+        "reestimate_bn_statistics": keras_checks.reestimate_table,
+    },
+    "07_bn_experiments": {
+        "percentiles_over_training": experiment_checks.percentiles_table,
+        "steps_to_reach": experiment_checks.steps_table,
     },
 }
 

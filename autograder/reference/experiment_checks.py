@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from bn_checks import call_pure
+from bncourse.casecheck import variant_values
 
 
 def _ref_percentiles(activations, q):
@@ -19,6 +20,41 @@ def _ref_percentiles(activations, q):
 def _ref_steps_to_reach(acc_curve, steps, target):
     reached = np.flatnonzero(np.asarray(acc_curve, dtype=float) >= target)
     return int(steps[reached[0]]) if len(reached) else None
+
+
+PERCENTILE_TOL = dict(rtol=1e-9, atol=1e-12)
+DEFAULT_Q = (15, 50, 85)
+
+
+def _percentile_variants(activations, q):
+    """Known-wrong results of ``percentiles_over_training`` (lazy makers, hints), shared by the hidden
+    check and the visible check's literal table (:func:`percentiles_table`)."""
+    a, q = np.asarray(activations, dtype=float), tuple(q)
+    return [
+        (lambda: np.percentile(a, np.asarray(q) / 100, axis=1).T,
+         "q is in percent (15, 50, 85): np.percentile takes percents, np.quantile fractions."),
+        (lambda: np.percentile(a, q, axis=1, method="nearest").T,
+         "you picked the nearest sorted value; interpolate linearly between neighbours (NumPy's default)."),
+        (lambda: _ref_percentiles(a, DEFAULT_Q) if q != DEFAULT_Q else None,
+         "use the q argument, not fixed percentiles."),
+    ]
+
+
+def percentiles_table():
+    """Lesson 7, Exercise 1: the visible check's cases, on rows whose percentiles the lesson works out
+    in its comments (sorted 0..4: percentile 15 lies 0.6 of the way from 0 to 1; a constant row; a
+    decreasing row: sort before you pick; one outlier moves only the upper percentile)."""
+    demo = np.array([[3.0, 1.0, 4.0, 0.0, 2.0], [2.5, 2.5, 2.5, 2.5, 2.5],
+                     [40.0, 30.0, 20.0, 10.0, 0.0], [-1.0, -1.0, 9.0, -1.0, -1.0]])
+    table = []
+    for kwargs in ({}, {"q": (0, 100)}):
+        q = kwargs.get("q", DEFAULT_Q)
+        want = _ref_percentiles(demo, q)
+        wrong = [[h, v] for h, v in variant_values(_percentile_variants(demo, q))
+                 if not (v.shape == want.shape and np.allclose(v, want, **PERCENTILE_TOL))]
+        table.append({"label": "demo" + "".join(f", {k}={v}" for k, v in kwargs.items()), "args": [demo],
+                      "kwargs": kwargs, "expected": want, "wrong": wrong})
+    return table
 
 
 def check_percentiles_over_training(percentiles_over_training):
@@ -45,9 +81,11 @@ def check_percentiles_over_training(percentiles_over_training):
         if got.shape != want.shape:
             raise AssertionError(f"percentiles_over_training on {label} returned shape {got.shape}; "
                                  f"expected (steps, len(q)) = {want.shape}.")
-        if not np.allclose(got, want, rtol=1e-9, atol=1e-12):
-            raise AssertionError(f"percentiles_over_training is wrong on {label}: take each row's percentiles "
-                                 "over its samples, q in percent, with linear interpolation.")
+        if not np.allclose(got, want, **PERCENTILE_TOL):
+            hint = next((h for h, value in variant_values(_percentile_variants(activations, q))
+                         if value.shape == got.shape and np.allclose(got, value, **PERCENTILE_TOL)), None)
+            raise AssertionError(f"percentiles_over_training is wrong on {label}: " + (
+                hint or "take each row's percentiles over its samples, q in percent, with linear interpolation."))
     activations = rng.normal(size=(4, 9))
     got = np.asarray(percentiles_over_training(activations), dtype=float)
     if got.shape != (4, 3) or not np.allclose(got, _ref_percentiles(activations, (15, 50, 85)), rtol=1e-9):
@@ -88,19 +126,36 @@ def check_steps_to_reach(steps_to_reach):
         except (TypeError, ValueError):
             raise AssertionError(f"steps_to_reach should return a step number or None, got {type(got).__name__}.") from None
         if got_value != want:
-            position = list(np.asarray(steps)).index(want)
-            if got_value == position:
-                raise AssertionError(f"steps_to_reach on {label} returned an index; return the step, steps[index].")
-            strict = _ref_steps_to_reach(acc, steps, np.nextafter(target, np.inf))
-            if strict is not None and got_value == strict:
-                raise AssertionError(f"steps_to_reach on {label}: an accuracy equal to the target counts as "
-                                     "reached; use >=, not >.")
-            reached = np.flatnonzero(np.asarray(acc, dtype=float) >= target)
-            if got_value == float(np.asarray(steps)[reached[-1]]):
-                raise AssertionError(f"steps_to_reach on {label} returned the last step that reaches the target; "
-                                     "return the first one, not the last.")
-            raise AssertionError(f"steps_to_reach is wrong on {label}: return the FIRST step whose accuracy "
-                                 "is >= target.")
+            hint = next((h for h, value in variant_values(_steps_variants(acc, steps, target)) if got_value == value),
+                        "return the FIRST step whose accuracy is >= target.")
+            raise AssertionError(f"steps_to_reach on {label}: {hint}")
+
+
+def _steps_variants(acc_curve, steps, target):
+    """Known-wrong answers of ``steps_to_reach`` (lazy makers, hints) when the curve reaches the target,
+    shared by the hidden check and the visible check's literal table (:func:`steps_table`)."""
+    want = _ref_steps_to_reach(acc_curve, steps, target)
+    reached = np.flatnonzero(np.asarray(acc_curve, dtype=float) >= target)
+    return [
+        (lambda: list(np.asarray(steps)).index(want), "returned an index; return the step, steps[index]."),
+        (lambda: _ref_steps_to_reach(acc_curve, steps, np.nextafter(target, np.inf)),
+         "an accuracy equal to the target counts as reached; use >=, not >."),
+        (lambda: int(np.asarray(steps)[reached[-1]]),
+         "returned the last step that reaches the target; return the first one, not the last."),
+    ] if want is not None else []
+
+
+def steps_table():
+    """Lesson 7, Exercise 2: the visible check's curve and targets. The curve meets the target 0.9 at
+    step 200, passes it at 400 and meets it again at 500: first (200), strict > (400), last (500) and
+    the index (1) are four different answers. 0.99 is never reached (None)."""
+    curve, at = [0.50, 0.90, 0.70, 0.95, 0.90], [100, 200, 300, 400, 500]
+    cases = []
+    for target in (0.9, 0.6, 0.1, 0.99):
+        want = _ref_steps_to_reach(curve, at, target)
+        wrong = [[h, int(v)] for h, v in variant_values(_steps_variants(curve, at, target)) if v != want]
+        cases.append({"target": target, "expected": want, "wrong": wrong})
+    return [{"curve": curve, "steps": at, "cases": cases}]
 
 
 def check_fewer_steps(answer, acc_bn, acc_nobn, steps):

@@ -20,8 +20,10 @@ import numpy as np
 
 import bn_reference as ref
 from bn_checks import call_pure
+from bncourse.casecheck import variant_values
 
 WEIGHT_NAMES = ("gamma", "beta", "moving_mean", "moving_variance")
+INFERENCE_TOL = dict(rtol=1e-5, atol=1e-5)  # bn_inference_from_layer: right, and "matches a known mistake"
 
 
 def _arr(name, value):
@@ -64,6 +66,26 @@ def _layer_kind(layer):
 
 def _activation_name(dense):
     return getattr(dense.activation, "__name__", str(dense.activation))
+
+
+def mlp_parameter_counts(units):
+    """(all parameters, non-trainable parameters) of the lesson's MLP: per hidden layer a Dense kernel
+    without bias and BN's four weights per unit (two of them, the moving statistics, non-trainable),
+    then Dense(10) with its bias."""
+    sizes = (784, *units)
+    return sum(a * b + 4 * b for a, b in zip(sizes, units)) + units[-1] * 10 + 10, 2 * sum(units)
+
+
+def build_bn_mlp_table():
+    """Lesson 05, Exercise 2: the visible check's cases, their arguments and parameter counts."""
+    table = []
+    for units, momentum, epsilon, kwargs in (((128, 64), 0.99, 1e-3, {}),
+                                             ((32,), 0.9, 1e-2, {"hidden_units": (32,), "momentum": 0.9,
+                                                                 "epsilon": 1e-2})):
+        total, moving = mlp_parameter_counts(units)
+        table.append({"kwargs": kwargs, "hidden_units": units, "momentum": momentum, "epsilon": epsilon,
+                      "count_params": total, "non_trainable": moving})
+    return table
 
 
 def check_build_bn_mlp(build_bn_mlp):
@@ -138,15 +160,14 @@ def check_build_bn_mlp(build_bn_mlp):
                 f"The output layer is Dense({out.units}, activation={_activation_name(out)!r}); it should be "
                 "Dense(10, activation='softmax')."
             )
-        sizes = (784, *units)
-        n_params = sum(a * b + 4 * b for a, b in zip(sizes, units)) + units[-1] * 10 + 10
+        n_params, n_moving = mlp_parameter_counts(units)
         if model.count_params() != n_params:
             raise AssertionError(
                 f"The model has {model.count_params()} parameters, which does not fit the architecture{where}: "
                 "check use_bias (False before each BN, default on the output layer)."
             )
         n_frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
-        if n_frozen != 2 * sum(units):
+        if n_frozen != n_moving:
             raise AssertionError(
                 "The non-trainable weights should be exactly the BN moving statistics (2 per hidden unit); "
                 "did you freeze a layer?"
@@ -216,41 +237,94 @@ def check_bn_inference_from_layer(bn_inference_from_layer):
             raise AssertionError(f"bn_inference_from_layer returned shape {got.shape} for an input of shape {shape} ({label}).")
         if any(not np.array_equal(a, b) for a, b in zip(moving_before, layer.get_weights())):
             raise AssertionError("bn_inference_from_layer changed the layer's weights; it should only read them.")
-        if np.allclose(got, want, rtol=1e-5, atol=1e-5):
+        if np.allclose(got, want, **INFERENCE_TOL):
             continue
         raise AssertionError(f"bn_inference_from_layer is wrong with {label}. " + _diagnose_inference(got, x, weights, epsilon))
 
 
-def _diagnose_inference(got, x, weights, eps):
-    g, b, m, v = weights
-    x = x.astype(np.float64)
-    x2 = x.reshape(-1, x.shape[-1])
-    batch_out, _ = ref.batchnorm_forward(x2, g, b, eps)
-    with np.errstate(all="ignore"):
-        variants = [
-            (g * (x - m) / (np.sqrt(v) + eps) + b, "Epsilon is added outside the square root."),
-            (g * (x - m) / np.sqrt(v + 1e-3) + b, "It uses epsilon 1e-3 instead of the layer's own layer.epsilon."),
-            (g * (x - m) / np.sqrt(v + 1e-5) + b, "It uses epsilon 1e-5 instead of the layer's own layer.epsilon."),
-            (g * (x - m) / np.sqrt(v) + b, "Epsilon is missing: use layer.epsilon inside the square root."),
-            (g * (x - m) / (v + eps) + b, "It divides by (variance + epsilon); divide by its square root."),
-            (batch_out.reshape(x.shape), "It normalizes with the batch statistics of x (training mode); "
-                                         "inference uses the moving statistics."),
-            ((x - m) / np.sqrt(v + eps) + b, "gamma (the scale) is missing."),
-            (g * (x - m) / np.sqrt(v + eps), "beta (the shift) is missing."),
-            (g * x / np.sqrt(v + eps) + b, "The moving mean is not subtracted."),
-        ]
-        ws = dict(zip(WEIGHT_NAMES, weights))
-        for perm in itertools.permutations(WEIGHT_NAMES):
-            if perm == WEIGHT_NAMES:
-                continue
+def _inference_variants(x, weights, eps):
+    """Known-wrong outputs of ``bn_inference_from_layer`` (lazy makers, hints), shared by the hidden
+    check and the visible check's literal table (:func:`bn_inference_table`)."""
+    g, b, m, v = (np.asarray(w, dtype=np.float64) for w in weights)
+    x = np.asarray(x, dtype=np.float64)
+
+    def batch_statistics():
+        return ref.batchnorm_forward(x.reshape(-1, x.shape[-1]), g, b, eps)[0].reshape(x.shape)
+
+    variants = [
+        (lambda: g * (x - m) / (np.sqrt(v) + eps) + b, "Epsilon is added outside the square root."),
+        *[(lambda e=e: g * (x - m) / np.sqrt(v + e) + b,
+           f"It uses epsilon {text} instead of the layer's own layer.epsilon.")
+          for e, text in ((1e-3, "1e-3"), (1e-5, "1e-5")) if e != eps],
+        (lambda: g * (x - m) / np.sqrt(v) + b, "Epsilon is missing: use layer.epsilon inside the square root."),
+        (lambda: g * (x - m) / (v + eps) + b, "It divides by (variance + epsilon); divide by its square root."),
+        (batch_statistics, "It normalizes with the batch statistics of x (training mode); "
+                           "inference uses the moving statistics."),
+        (lambda: (x - m) / np.sqrt(v + eps) + b, "gamma (the scale) is missing."),
+        (lambda: g * (x - m) / np.sqrt(v + eps), "beta (the shift) is missing."),
+        (lambda: g * x / np.sqrt(v + eps) + b, "The moving mean is not subtracted."),
+    ]
+    ws = dict(zip(WEIGHT_NAMES, (g, b, m, v)))
+    for perm in itertools.permutations(WEIGHT_NAMES):
+        if perm != WEIGHT_NAMES:
             pg, pb, pm, pv = (ws[n] for n in perm)
-            variants.append((pg * (x - pm) / np.sqrt(pv + eps) + pb,
+            variants.append((lambda pg=pg, pb=pb, pm=pm, pv=pv: pg * (x - pm) / np.sqrt(pv + eps) + pb,
                              "The weights are unpacked in the wrong order: get_weights() returns "
                              "[gamma, beta, moving_mean, moving_variance]."))
-    return _match(got, variants, rtol=1e-5, atol=1e-5) or "Compare each step with the inference formula."
+    return variants
+
+
+def _diagnose_inference(got, x, weights, eps):
+    variants = [(value, hint) for hint, value in variant_values(_inference_variants(x, weights, eps))]
+    return _match(got, variants, **INFERENCE_TOL) or "Compare each step with the inference formula."
+
+
+def _literal_wrong(variants, want, rtol, atol, digits=None):
+    """``[hint, value]`` of the known-wrong variants that apply and differ from the right answer
+    ``want`` (the literal wrong outputs of a visible check's table); ``digits`` rounds the values to
+    that many significant digits."""
+    out = []
+    for hint, value in variant_values(variants):
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape == np.shape(want) and np.allclose(value, want, rtol=rtol, atol=atol, equal_nan=True):
+            continue  # cannot be told apart from the right answer on this input
+        out.append([hint, value if digits is None else _significant(value, digits)])
+    return out
+
+
+def _significant(value, digits):
+    """``value`` rounded to ``digits`` significant digits (floats computed by Keras: the literal then
+    does not depend on the machine's summation order)."""
+    value = np.asarray(value, dtype=np.float64)
+    return np.vectorize(lambda v: float(f"{v:.{digits}g}"), otypes=[np.float64])(value) if value.size else value
+
+
+def bn_inference_table():
+    """Lesson 05, Exercise 1: the visible check's case. epsilon = 0.25 and moving_variance = 0, 0.75,
+    3.75, 8.75 make sqrt(moving_variance + epsilon) = 0.5, 1, 2, 3; beta is positive so every wrong
+    order of the weights stays finite. The right output is the reference's inference formula, which
+    is (checked here) what the Keras layer itself returns."""
+    import keras
+
+    eps = 0.25
+    weights = [np.array(w, dtype=np.float32) for w in ([1.0, 2.0, 0.5, 3.0], [0.5, 1.0, 2.0, 0.25],
+                                                       [1.0, -2.0, 4.0, 0.5], [0.0, 0.75, 3.75, 8.75])]
+    x = np.array([[2.0, 0.0, 5.0, 1.5], [0.0, -1.0, 2.0, -2.5], [3.0, -4.0, 8.0, 0.5]], dtype=np.float32)
+    want = ref.batchnorm_inference(x.astype(np.float64), *(w.astype(np.float64) for w in weights), eps)
+    layer = keras.layers.BatchNormalization(epsilon=eps)
+    layer.build(x.shape)
+    layer.set_weights(weights)
+    if not np.allclose(np.asarray(layer(x, training=False)), want, **INFERENCE_TOL):
+        raise AssertionError("bn_inference_table: the reference and keras.layers.BatchNormalization disagree.")
+    return [{"label": f"a layer with epsilon={eps:g}", "epsilon": eps, "weights": weights, "x": x,
+             "expected": want, "wrong": _literal_wrong(_inference_variants(x, weights, eps), want, **INFERENCE_TOL)}]
 
 
 # --------------------------------------------------------------------------- lesson 05 (c)
+
+FOLD_TOL = dict(rtol=1e-7, atol=1e-9)  # fold_bn_into_dense: right, and "matches a known mistake"
+FOLD_FALLBACK = "Expand gamma * (x @ W + b - mean) / sqrt(var + eps) + beta."
+
 
 def _fold_reference(w, b, g, beta, m, v, eps):
     scale = g / np.sqrt(v + eps)
@@ -292,8 +366,8 @@ def check_fold_bn_into_dense(fold_bn_into_dense):
         if bias.shape != (d_out,):
             raise AssertionError(f"The folded bias has shape {bias.shape}; it needs one value per unit, shape {(d_out,)}.")
         want_k, want_b = _fold_reference(w, b, g, beta, m, v, eps)
-        k_ok = np.allclose(kernel, want_k, rtol=1e-7, atol=1e-9)
-        b_ok = np.allclose(bias, want_b, rtol=1e-7, atol=1e-9)
+        k_ok = np.allclose(kernel, want_k, **FOLD_TOL)
+        b_ok = np.allclose(bias, want_b, **FOLD_TOL)
         if k_ok and b_ok:
             continue
         raise AssertionError(
@@ -302,37 +376,63 @@ def check_fold_bn_into_dense(fold_bn_into_dense):
         )
 
 
-def _diagnose_fold(got, which, w, b, g, beta, m, v, eps):
+def _fold_variants(which, w, b, g, beta, m, v, eps):
+    """Known-wrong folded kernels (``which="kernel"``) or biases (``"bias"``): lazy makers and hints,
+    shared by the hidden check and the visible check's literal table (:func:`fold_table`)."""
     b0 = np.zeros_like(m) if b is None else b
-    with np.errstate(all="ignore"):
-        scales = [
-            (g / (np.sqrt(v) + eps), "Epsilon is added outside the square root."),
-            (g / np.sqrt(v + 1e-3), "It uses epsilon 1e-3 instead of the epsilon argument."),
-            (g / np.sqrt(v), "Epsilon is missing from sqrt(moving_var + epsilon)."),
-            (g / (v + eps), "It divides by (moving_var + epsilon); divide by its square root."),
-            (np.sqrt(v + eps) / g, "The scale is inverted: it is gamma / sqrt(moving_var + epsilon)."),
-            (1 / np.sqrt(v + eps), "gamma is missing from the scale."),
-            (g, "The scale should be gamma / sqrt(moving_var + epsilon), not gamma alone."),
-            (v / np.sqrt(g + eps), "gamma and moving_var are swapped."),
-        ]
-        true_scale = g / np.sqrt(v + eps)
-        if which == "kernel":
-            variants = [(w * s, hint) for s, hint in scales]
-            if w.shape[0] == w.shape[1]:
-                variants.append((w * true_scale[:, None], "It scales the kernel's rows; scale its columns "
-                                                           "(one scale per output unit)."))
-            variants.append((w, "The kernel is unchanged: multiply each column by gamma / sqrt(moving_var + epsilon)."))
-        else:
-            variants = [((b0 - m) * s + beta, hint) for s, hint in scales]
-            variants += [
-                (-m * true_scale + beta, "The Dense bias is missing from the folded bias."),
-                ((b0 - m) * true_scale, "beta is missing from the folded bias."),
-                (b0 - m * true_scale + beta, "The Dense bias must be scaled too: BN normalizes (x @ W + b - moving_mean)."),
-                (b0 - m + beta, "The moving mean (and the Dense bias) must be multiplied by the scale."),
-                ((b0 + m) * true_scale + beta, "The moving mean is subtracted, not added."),
-                (b0 + beta, "The bias ignores the moving mean and the scale."),
-            ]
-    return _match(got, variants, rtol=1e-7, atol=1e-9) or "Expand gamma * (x @ W + b - mean) / sqrt(var + eps) + beta."
+    scales = [
+        (lambda: g / (np.sqrt(v) + eps), "Epsilon is added outside the square root."),
+        *[(lambda e=e: g / np.sqrt(v + e), f"It uses epsilon {text} instead of the epsilon argument.")
+          for e, text in ((1e-3, "1e-3"), (1e-5, "1e-5")) if e != eps],
+        (lambda: g / np.sqrt(v), "Epsilon is missing from sqrt(moving_var + epsilon)."),
+        (lambda: g / (v + eps), "It divides by (moving_var + epsilon); divide by its square root."),
+        (lambda: np.sqrt(v + eps) / g, "The scale is inverted: it is gamma / sqrt(moving_var + epsilon)."),
+        (lambda: 1 / np.sqrt(v + eps), "gamma is missing from the scale."),
+        (lambda: g, "The scale should be gamma / sqrt(moving_var + epsilon), not gamma alone."),
+        (lambda: v / np.sqrt(g + eps), "gamma and moving_var are swapped."),
+    ]
+    true_scale = g / np.sqrt(v + eps)
+    if which == "kernel":
+        variants = [(lambda s=s: w * s(), hint) for s, hint in scales]
+        if w.shape[0] == w.shape[1]:
+            variants.append((lambda: w * true_scale[:, None], "It scales the kernel's rows; scale its columns "
+                                                              "(one scale per output unit)."))
+        variants.append((lambda: w, "The kernel is unchanged: multiply each column by gamma / sqrt(moving_var + epsilon)."))
+        return variants
+    return [(lambda s=s: (b0 - m) * s() + beta, hint) for s, hint in scales] + [
+        (lambda: -m * true_scale + beta, "The Dense bias is missing from the folded bias."),
+        (lambda: (b0 - m) * true_scale, "beta is missing from the folded bias."),
+        (lambda: b0 - m * true_scale + beta, "The Dense bias must be scaled too: BN normalizes (x @ W + b - moving_mean)."),
+        (lambda: b0 - m + beta, "The moving mean (and the Dense bias) must be multiplied by the scale."),
+        (lambda: (b0 + m) * true_scale + beta, "The moving mean is subtracted, not added."),
+        (lambda: b0 + beta, "The bias ignores the moving mean and the scale."),
+    ]
+
+
+def _diagnose_fold(got, which, w, b, g, beta, m, v, eps):
+    variants = [(value, hint) for hint, value in variant_values(_fold_variants(which, w, b, g, beta, m, v, eps))]
+    return _match(got, variants, **FOLD_TOL) or FOLD_FALLBACK
+
+
+def fold_table():
+    """Lesson 05, Exercise 3: the visible check's cases (a 2x3 kernel with a bias, then without (None),
+    then a square 3x3 kernel, which tells columns from rows). epsilon = 0.25 and moving_var = 0, 0.75,
+    3.75 make sqrt(moving_var + epsilon) = 0.5, 1, 2, so with gamma = 1, -2, 3 each output unit's scale
+    is 2, -2, 1.5."""
+    g, beta = np.array([1.0, -2.0, 3.0]), np.array([0.5, 0.0, -1.0])
+    m, v, eps = np.array([2.0, 1.0, -0.5]), np.array([0.0, 0.75, 3.75]), 0.25
+    bias = np.array([1.0, -1.0, 0.5])
+    w23 = np.array([[1.0, 2.0, -1.0], [0.5, -1.0, 3.0]])
+    w33 = np.array([[1.0, -2.0, 0.5], [3.0, 1.0, -1.0], [-0.5, 2.0, 4.0]])
+    table = []
+    for label, w, b in (("a 2x3 kernel with a bias", w23, bias), ("dense_bias=None", w23, None),
+                        ("a square 3x3 kernel", w33, bias)):
+        args = [w, b, g, beta, m, v, eps]
+        kernel, folded_bias = _fold_reference(*args)
+        table.append({"label": label, "args": args, "expected": [kernel, folded_bias],
+                      "wrong": {"kernel": _literal_wrong(_fold_variants("kernel", *args), kernel, **FOLD_TOL),
+                                "bias": _literal_wrong(_fold_variants("bias", *args), folded_bias, **FOLD_TOL)}})
+    return table
 
 
 # --------------------------------------------------------------------------- lesson 06
@@ -481,6 +581,60 @@ def check_reestimate_bn_statistics(reestimate_bn_statistics):
         )
 
 
+def reestimate_table():
+    """Lesson 06, Exercise 2: the visible check's case, on the model ``bncourse.checks.designed_reestimate_model``
+    builds (Conv2D(1x1, identity) -> BN -> ReLU -> Flatten -> Dense(2) -> BN -> Dense(1), stale moving
+    statistics): 8 examples in batches of 3 (the last has 2), the reference statistics of both BN layers
+    (mean, variance) and those of the known mistakes. Computed in float64 (the model built with floatx
+    float64) and rounded to 10 significant digits, so the literals do not depend on the machine."""
+    import keras
+
+    from bncourse.checks import designed_reestimate_model
+
+    x = (((np.arange(64) * 7) % 11 - 5).reshape(8, 2, 2, 2) / 2).astype(np.float32)
+    batch_size = 3
+    floatx = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    try:
+        reference, variants = _stats_variants(designed_reestimate_model(), x, batch_size)
+    finally:
+        keras.config.set_floatx(floatx)
+
+    def literal(stats):
+        return [[_significant(m, 10), _significant(v, 10)] for m, v in stats]
+
+    want = literal(reference)
+    return [{"label": f"batch_size={batch_size}", "x": x, "batch_size": batch_size, "expected": want,
+             "wrong": [[hint, literal(stats)] for stats, hint in variants if not _close_stats(stats, reference)]}]
+
+
+def _predictions(model, x, batch_size):
+    """Class predictions of ``model`` on ``x`` with batch statistics (batches of ``batch_size``), with the
+    moving statistics, and with all of ``x`` as one batch; the model is left as it was."""
+    initial = model.get_weights()
+    batch = np.concatenate([np.asarray(model(x[i:i + batch_size], training=True)).argmax(axis=1)
+                            for i in range(0, len(x), batch_size)])
+    model.set_weights(initial)
+    inference = np.asarray(model(x, training=False)).argmax(axis=1)
+    pooled = np.asarray(model(x, training=True)).argmax(axis=1)
+    model.set_weights(initial)
+    return batch, inference, pooled
+
+
+def _accuracy_variants(inference, pooled, want):
+    """Known-wrong accuracies (values, hints), shared by the hidden check and the visible check's
+    literal table (:func:`accuracy_table`)."""
+    return [
+        (lambda: inference, "That is the inference-mode accuracy (moving statistics); call the model with "
+                            "training=True (a BN layer with trainable=False also runs in inference mode)."),
+        (lambda: pooled, "It normalizes all of x as one batch; use batches of batch_size examples."),
+        (lambda: 100 * want, "Return a fraction between 0 and 1, not a percentage."),
+    ]
+
+
+ACCURACY_TOL = dict(rtol=0.0, atol=1e-9)
+
+
 def check_accuracy_with_batch_statistics(accuracy_with_batch_statistics):
     """Lesson 06: ``accuracy_with_batch_statistics(model, x, y, batch_size)``: accuracy with each batch
     normalized by its own statistics, leaving the model (its moving statistics) unchanged."""
@@ -488,13 +642,8 @@ def check_accuracy_with_batch_statistics(accuracy_with_batch_statistics):
     model = _small_bn_model(rng)
     x = (rng.normal(0.0, 1.0, (60, 6, 6, 2)) + np.array([1.5, -0.5])).astype("float32")
     initial = model.get_weights()
-    infer_pred = np.asarray(model(x, training=False)).argmax(axis=1)
-    pooled_pred = np.asarray(model(x, training=True)).argmax(axis=1)
-    model.set_weights(initial)
     for batch_size in (20, 12):
-        batch_pred = np.concatenate([np.asarray(model(x[i:i + batch_size], training=True)).argmax(axis=1)
-                                     for i in range(0, len(x), batch_size)])
-        model.set_weights(initial)
+        batch_pred, infer_pred, pooled_pred = _predictions(model, x, batch_size)
         # labels the batch-statistics predictions get right about half the time, chosen so that the
         # inference-mode and whole-x accuracies differ from the right answer
         for _ in range(100):
@@ -511,15 +660,25 @@ def check_accuracy_with_batch_statistics(accuracy_with_batch_statistics):
                 "moving statistics. Save the weights before and restore them after."
             )
         got = float(_arr("accuracy_with_batch_statistics", got))
-        if np.isclose(got, want, atol=1e-9):
+        if np.isclose(got, want, **ACCURACY_TOL):
             continue
-        if np.isclose(got, infer, atol=1e-9):
-            raise AssertionError(
-                "That is the inference-mode accuracy (moving statistics); call the model with training=True "
-                "(a BN layer with trainable=False also runs in inference mode)."
-            )
-        if np.isclose(got, pooled, atol=1e-9):
-            raise AssertionError("It normalizes all of x as one batch; use batches of batch_size examples.")
-        if np.isclose(got, 100 * want):
-            raise AssertionError("Return a fraction between 0 and 1, not a percentage.")
-        raise AssertionError(f"accuracy_with_batch_statistics is wrong with batch_size={batch_size}.")
+        hint = next((h for h, value in variant_values(_accuracy_variants(infer, pooled, want))
+                     if np.isclose(got, value, **ACCURACY_TOL)), None)
+        raise AssertionError(hint or f"accuracy_with_batch_statistics is wrong with batch_size={batch_size}.")
+
+
+def accuracy_table():
+    """Lesson 06, Exercise 1: the visible check's case, on the model ``bncourse.checks.designed_accuracy_model``
+    builds (Input(1) -> BN -> Dense(2, softmax), class 1 exactly where the BN output is positive). The
+    batches [0..3], [10..13], [20..23] (batch_size=4) and labels 0, 0, 1, 0 in each make the right
+    accuracy 3/4; the moving statistics (mean 0) give 4/12 and all of x as one batch 7/12."""
+    from bncourse.checks import designed_accuracy_model
+
+    x = np.array([0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23], dtype=np.float32)[:, None]
+    y = np.array([0, 0, 1, 0] * 3)
+    batch_size = 4
+    batch_pred, infer_pred, pooled_pred = _predictions(designed_accuracy_model(), x, batch_size)
+    want, infer, pooled = (float((p == y).mean()) for p in (batch_pred, infer_pred, pooled_pred))
+    return [{"label": f"a model built for the check (batch_size={batch_size})", "x": x, "y": y,
+             "batch_size": batch_size, "expected": want,
+             "wrong": _literal_wrong(_accuracy_variants(infer, pooled, want), want, **ACCURACY_TOL)}]

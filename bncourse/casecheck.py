@@ -461,129 +461,153 @@ def _batch_stats(cache, x):
     return x.mean(axis=0), x.var(axis=0)
 
 
+class _LayerProbe:
+    """What check_layer runs the learner's ``BatchNorm`` through, with the learner's own three
+    functions as the expected behaviour (error carried forward)."""
+
+    name = "BatchNorm"
+
+    def __init__(self, BatchNorm, batchnorm_forward, update_moving_stats, batchnorm_inference):
+        self.cls, self.forward, self.update, self.inference = (BatchNorm, batchnorm_forward, update_moving_stats,
+                                                              batchnorm_inference)
+
+    def make(self, *args, **kw):
+        call = f"BatchNorm({', '.join([repr(a) for a in args] + [f'{k}={v!r}' for k, v in kw.items()])})"
+        try:
+            return self.cls(*args, **kw)
+        except NotImplementedError:
+            raise AssertionError(f"{self.name} is not implemented yet.") from None
+        except Exception as e:  # noqa: BLE001
+            raise AssertionError(f"{call} raised {type(e).__name__}: {e}.") from None
+
+    def helper(self, fn, fname, *args):
+        try:
+            with np.errstate(all="ignore"):
+                return fn(*args)
+        except Exception as e:  # noqa: BLE001
+            raise AssertionError(f"{self.name} builds on your {fname}, which raised {type(e).__name__}: {e}."
+                                 f" Fix {fname} first (its own check names the mistake).") from None
+
+    def fwd(self, x, g, b, e):
+        return unpack(self.helper(self.forward, "batchnorm_forward", x, g, b, e), "batchnorm_forward", 2,
+                      "(out, cache)")
+
+    def inf(self, x, g, b, mm, mv, e):
+        return np.asarray(self.helper(self.inference, "batchnorm_inference", x, g, b, mm, mv, e), np.float64)
+
+    def upd(self, mm, mv, bm, bv, mom):
+        res = unpack(self.helper(self.update, "update_moving_stats", mm, mv, bm, bv, mom),
+                     "update_moving_stats", 2, "(moving_mean, moving_var)")
+        return tuple(np.asarray(r, np.float64) for r in res)
+
+    def call(self, layer, x, label, **kw):
+        return as_float(f"{self.name} output", invoke(layer, self.name, (x,), kw, ("x",), label), x.dtype, label)
+
+    def defaults(self):
+        """A new layer starts as Keras's does: gamma 1, beta 0, moving statistics 0 and 1, momentum
+        0.99, epsilon 1e-3; the constructor's arguments are stored."""
+        name, layer = self.name, self.make(3)
+        inits = (("gamma", np.ones(3), "ones"), ("beta", np.zeros(3), "zeros"),
+                 ("moving_mean", np.zeros(3), "zeros"), ("moving_variance", np.ones(3), "ones"))
+        for (a, want, init), v in zip(inits, _weights(layer, "a new layer", [i[0] for i in inits], 3)):
+            if not np.array_equal(v, want):
+                raise AssertionError(f"{name}(3).{a} should start as {init}, as in Keras.")
+        for a, want in (("momentum", 0.99), ("epsilon", 1e-3)):
+            if _layer_attr(layer, a) != want:
+                raise AssertionError(f"{name}'s default {a} should be {want}, as in keras.layers.BatchNormalization.")
+
+    def fresh_inference(self, layer, x0, gamma, beta, mean, var, eps):
+        """An inference call on a fresh layer gives batchnorm_inference's output and changes nothing."""
+        name = self.name
+        out = self.call(layer, x0, "an inference call before any training", training=False)
+        shape_check(f"{name} output", out, x0.shape, "an inference call")
+        if not close(out, self.inf(x0, gamma, beta, mean, var, eps), F64):
+            hint = first_match(out, [
+                (lambda: self.fwd(x0, gamma, beta, eps)[0],
+                 "With training=False it uses the batch statistics (batch statistics at inference): use the moving ones."),
+                (lambda: self.inf(x0, gamma, beta, mean, var, 1e-3), "It ignores self.epsilon (a hard-coded epsilon)."),
+                (lambda: self.inf(x0, beta, gamma, mean, var, eps), "gamma and beta are swapped."),
+            ]) or (f"{GENERIC}: with training=False, the output is your batchnorm_inference with self.gamma,"
+                   " self.beta, self.moving_mean, self.moving_variance and self.epsilon.")
+            raise AssertionError(f"{name} is wrong at inference (training=False) on a fresh layer. {hint}")
+        if not all(np.array_equal(a, b) for a, b in zip(_weights(layer, "an inference call"), (mean, var))):
+            raise AssertionError(f"{name} changed the moving statistics with training=False: only training calls "
+                                 "update them.")
+
+    def training_call(self, layer, x, label, gamma, beta, mean, var, m, eps):
+        """A training call gives batchnorm_forward's output and blends the batch statistics into the
+        moving ones with update_moving_stats; returns the new moving statistics."""
+        name = self.name
+        out = self.call(layer, x, label, training=True)
+        want, cache = self.fwd(x, gamma, beta, eps)
+        bm, bv = _batch_stats(cache, x)
+        if not close(out, want, F64):
+            hint = first_match(out, [
+                (lambda: self.inf(x, gamma, beta, mean, var, eps),
+                 "With training=True it uses the moving statistics: training normalizes with the batch statistics."),
+                (lambda: self.inf(x, gamma, beta, *self.upd(mean, var, bm, bv, m), eps),
+                 "With training=True it normalizes with the updated moving statistics: use the batch statistics."),
+                (lambda: self.fwd(x, gamma, beta, 1e-3)[0], "It ignores self.epsilon (a hard-coded epsilon)."),
+                (lambda: self.fwd(x, beta, gamma, eps)[0], "gamma and beta are swapped."),
+                (lambda: self.fwd(x, np.ones(4), np.zeros(4), eps)[0], "It ignores self.gamma and self.beta."),
+            ]) or f"{GENERIC}: a training call returns your batchnorm_forward's output."
+            raise AssertionError(f"{name} output is wrong on {label}. {hint}")
+        new = self.upd(mean, var, bm, bv, m)
+        got = _weights(layer, label)
+        if not (close(got[0], new[0], F64) and close(got[1], new[1], F64)):
+            n = x.shape[0]
+            cands = [
+                (lambda: self.upd(mean, var, bm, bv, 1 - m),
+                 "It uses the PyTorch momentum direction: in Keras moving = momentum * moving + (1 - momentum) * batch."),
+                (lambda: (new[0], self.upd(mean, var, bm, bv * n / (n - 1), m)[1]),
+                 "moving_variance uses the unbiased (N-1) batch variance as PyTorch does; Keras stores the biased one."),
+                (lambda: (mean, var), "The moving statistics are not updated by a training call."),
+                (lambda: (bm, bv), "The moving statistics are replaced by the batch statistics instead of blended."),
+                (lambda: self.upd(mean, var, bm, bv, 0.99), "It ignores self.momentum (a hard-coded momentum of 0.99)."),
+            ]
+            hint = next((h for make_, h in cands if all(close(g, w, LOOSE) for g, w in zip(got, make_()))), None)
+            raise AssertionError(f"{name}'s moving statistics are wrong after {label}. " + (
+                hint or f"{GENERIC}: blend the batch mean and variance into the moving ones with your"
+                " update_moving_stats and self.momentum."))
+        return new
+
+    def trained_inference(self, layer, x, gamma, beta, mean, var, eps):
+        """After training, inference calls (training=False, or no argument) use the moving statistics."""
+        name = self.name
+        for kw, label in (({"training": False}, "training=False"), ({}, "a call without the training argument")):
+            out = self.call(layer, x, label, **kw)
+            if not close(out, self.inf(x, gamma, beta, mean, var, eps), F64):
+                hint = first_match(out, [
+                    (lambda: self.fwd(x, gamma, beta, eps)[0],
+                     "It uses the batch statistics (batch statistics at inference): use moving_mean and moving_variance."),
+                ]) or f"{GENERIC}: an inference call returns your batchnorm_inference with the layer's attributes."
+                if not kw:
+                    hint += " The training argument must default to False, as in Keras."
+                raise AssertionError(f"{name} is wrong after training, on {label}. {hint}")
+            got = _weights(layer, label)
+            if not (close(got[0], mean, F64) and close(got[1], var, F64)):
+                raise AssertionError(f"{name} updated the moving statistics on {label}: only training calls update them.")
+
+
 def check_layer(BatchNorm, batchnorm_forward, update_moving_stats, batchnorm_inference):
     """The NumPy ``BatchNorm`` layer, graded for what it adds to the three functions it builds on
     (error carried forward): a training call must give ``batchnorm_forward``'s output and blend the
     batch statistics into the moving ones with ``update_moving_stats``; an inference call (the
     default) must give ``batchnorm_inference``'s output and change nothing. The three functions
     passed in are the learner's own, so a mistake in one of them is graded once, in its own check."""
-    name = "BatchNorm"
-
-    def make(*args, **kw):
-        call = f"BatchNorm({', '.join([repr(a) for a in args] + [f'{k}={v!r}' for k, v in kw.items()])})"
-        try:
-            return BatchNorm(*args, **kw)
-        except NotImplementedError:
-            raise AssertionError(f"{name} is not implemented yet.") from None
-        except Exception as e:  # noqa: BLE001
-            raise AssertionError(f"{call} raised {type(e).__name__}: {e}.") from None
-
-    def helper(fn, fname, *args):
-        try:
-            with np.errstate(all="ignore"):
-                return fn(*args)
-        except Exception as e:  # noqa: BLE001
-            raise AssertionError(f"{name} builds on your {fname}, which raised {type(e).__name__}: {e}."
-                                 f" Fix {fname} first (its own check names the mistake).") from None
-
-    layer = make(3)
-    inits = (("gamma", np.ones(3), "ones"), ("beta", np.zeros(3), "zeros"),
-             ("moving_mean", np.zeros(3), "zeros"), ("moving_variance", np.ones(3), "ones"))
-    for (a, want, init), v in zip(inits, _weights(layer, "a new layer", [i[0] for i in inits], 3)):
-        if not np.array_equal(v, want):
-            raise AssertionError(f"{name}(3).{a} should start as {init}, as in Keras.")
-    for a, want in (("momentum", 0.99), ("epsilon", 1e-3)):
-        if _layer_attr(layer, a) != want:
-            raise AssertionError(f"{name}'s default {a} should be {want}, as in keras.layers.BatchNormalization.")
-
+    probe = _LayerProbe(BatchNorm, batchnorm_forward, update_moving_stats, batchnorm_inference)
+    probe.defaults()
     m, eps = 0.9, 0.01
-    layer = make(4, momentum=m, epsilon=eps)
+    layer = probe.make(4, momentum=m, epsilon=eps)
     for a, want in (("momentum", m), ("epsilon", eps)):
         if _layer_attr(layer, a) != want:
-            raise AssertionError(f"{name}(4, momentum={m}, epsilon={eps}).{a} should be {want}: store the argument.")
+            raise AssertionError(f"BatchNorm(4, momentum={m}, epsilon={eps}).{a} should be {want}: store the argument.")
     rng = np.random.default_rng(808)
     gamma, beta = np.array([1.5, 0.5, -1.0, 2.0]), np.array([0.2, -0.3, 1.0, 0.0])
     layer.gamma, layer.beta = gamma.copy(), beta.copy()
     mean, var = np.zeros(4), np.ones(4)
-
-    def call(x, label, **kw):
-        return as_float(f"{name} output", invoke(layer, name, (x,), kw, ("x",), label), x.dtype, label)
-
-    def fwd(x, g, b, e):
-        return unpack(helper(batchnorm_forward, "batchnorm_forward", x, g, b, e), "batchnorm_forward", 2,
-                      "(out, cache)")
-
-    def inf(x, g, b, mm, mv, e):
-        return np.asarray(helper(batchnorm_inference, "batchnorm_inference", x, g, b, mm, mv, e), np.float64)
-
-    def upd(mm, mv, bm, bv, mom):
-        res = unpack(helper(update_moving_stats, "update_moving_stats", mm, mv, bm, bv, mom),
-                     "update_moving_stats", 2, "(moving_mean, moving_var)")
-        return tuple(np.asarray(r, np.float64) for r in res)
-
-    x0 = rng.normal(2.0, 3.0, size=(5, 4))
-    out = call(x0, "an inference call before any training", training=False)
-    shape_check(f"{name} output", out, x0.shape, "an inference call")
-    if not close(out, inf(x0, gamma, beta, mean, var, eps), F64):
-        hint = first_match(out, [
-            (lambda: fwd(x0, gamma, beta, eps)[0],
-             "With training=False it uses the batch statistics (batch statistics at inference): use the moving ones."),
-            (lambda: inf(x0, gamma, beta, mean, var, 1e-3), "It ignores self.epsilon (a hard-coded epsilon)."),
-            (lambda: inf(x0, beta, gamma, mean, var, eps), "gamma and beta are swapped."),
-        ]) or (f"{GENERIC}: with training=False, the output is your batchnorm_inference with self.gamma,"
-               " self.beta, self.moving_mean, self.moving_variance and self.epsilon.")
-        raise AssertionError(f"{name} is wrong at inference (training=False) on a fresh layer. {hint}")
-    if not all(np.array_equal(a, b) for a, b in zip(_weights(layer, "an inference call"), (mean, var))):
-        raise AssertionError(f"{name} changed the moving statistics with training=False: only training calls update them.")
-
+    probe.fresh_inference(layer, rng.normal(2.0, 3.0, size=(5, 4)), gamma, beta, mean, var, eps)
     for k in range(3):
         x = rng.normal(rng.normal(0, 3, 4), np.geomspace(0.1, 5.0, 4), size=(6 + k, 4))
-        label = f"training call {k + 1} of 3"
-        out = call(x, label, training=True)
-        want, cache = fwd(x, gamma, beta, eps)
-        bm, bv = _batch_stats(cache, x)
-        if not close(out, want, F64):
-            hint = first_match(out, [
-                (lambda: inf(x, gamma, beta, mean, var, eps),
-                 "With training=True it uses the moving statistics: training normalizes with the batch statistics."),
-                (lambda: inf(x, gamma, beta, *upd(mean, var, bm, bv, m), eps),
-                 "With training=True it normalizes with the updated moving statistics: use the batch statistics."),
-                (lambda: fwd(x, gamma, beta, 1e-3)[0], "It ignores self.epsilon (a hard-coded epsilon)."),
-                (lambda: fwd(x, beta, gamma, eps)[0], "gamma and beta are swapped."),
-                (lambda: fwd(x, np.ones(4), np.zeros(4), eps)[0], "It ignores self.gamma and self.beta."),
-            ]) or f"{GENERIC}: a training call returns your batchnorm_forward's output."
-            raise AssertionError(f"{name} output is wrong on {label}. {hint}")
-        prev = (mean, var)
-        mean, var = upd(mean, var, bm, bv, m)
-        got = _weights(layer, label)
-        if not (close(got[0], mean, F64) and close(got[1], var, F64)):
-            n = x.shape[0]
-            cands = [
-                (lambda: upd(prev[0], prev[1], bm, bv, 1 - m),
-                 "It uses the PyTorch momentum direction: in Keras moving = momentum * moving + (1 - momentum) * batch."),
-                (lambda: (mean, upd(prev[0], prev[1], bm, bv * n / (n - 1), m)[1]),
-                 "moving_variance uses the unbiased (N-1) batch variance as PyTorch does; Keras stores the biased one."),
-                (lambda: prev, "The moving statistics are not updated by a training call."),
-                (lambda: (bm, bv), "The moving statistics are replaced by the batch statistics instead of blended."),
-                (lambda: upd(prev[0], prev[1], bm, bv, 0.99), "It ignores self.momentum (a hard-coded momentum of 0.99)."),
-            ]
-            hint = next((h for make_, h in cands
-                         if all(close(g, w, LOOSE) for g, w in zip(got, make_()))), None)
-            raise AssertionError(f"{name}'s moving statistics are wrong after {label}. " + (
-                hint or f"{GENERIC}: blend the batch mean and variance into the moving ones with your"
-                " update_moving_stats and self.momentum."))
-
-    x = rng.normal(-1.0, 2.0, size=(3, 4))
-    for kw, label in (({"training": False}, "training=False"), ({}, "a call without the training argument")):
-        out = call(x, label, **kw)
-        if not close(out, inf(x, gamma, beta, mean, var, eps), F64):
-            hint = first_match(out, [
-                (lambda: fwd(x, gamma, beta, eps)[0],
-                 "It uses the batch statistics (batch statistics at inference): use moving_mean and moving_variance."),
-            ]) or f"{GENERIC}: an inference call returns your batchnorm_inference with the layer's attributes."
-            if not kw:
-                hint += " The training argument must default to False, as in Keras."
-            raise AssertionError(f"{name} is wrong after training, on {label}. {hint}")
-        got = _weights(layer, label)
-        if not (close(got[0], mean, F64) and close(got[1], var, F64)):
-            raise AssertionError(f"{name} updated the moving statistics on {label}: only training calls update them.")
+        mean, var = probe.training_call(layer, x, f"training call {k + 1} of 3", gamma, beta, mean, var, m, eps)
+    probe.trained_inference(layer, rng.normal(-1.0, 2.0, size=(3, 4)), gamma, beta, mean, var, eps)

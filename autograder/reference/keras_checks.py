@@ -90,8 +90,6 @@ def build_bn_mlp_table():
 
 def check_build_bn_mlp(build_bn_mlp):
     """Lesson 05: ``build_bn_mlp(hidden_units=(128, 64), momentum=0.99, epsilon=1e-3)``."""
-    import keras
-
     cases = [
         ((128, 64), 0.99, 1e-3, {}, "the default arguments"),
         ((32,), 0.9, 1e-2, {"hidden_units": (32,), "momentum": 0.9, "epsilon": 1e-2},
@@ -100,82 +98,106 @@ def check_build_bn_mlp(build_bn_mlp):
          "hidden_units=(16, 8, 4), momentum=0.5, epsilon=1e-5"),
     ]
     for units, momentum, epsilon, kwargs, label in cases:
-        try:
-            model = build_bn_mlp(**kwargs)
-        except NotImplementedError:
-            raise AssertionError("build_bn_mlp is not implemented yet.") from None
         where = f" (with {label})"
-        if model is None:
-            raise AssertionError("build_bn_mlp returned None: return the model.")
-        if not isinstance(model, keras.Model):
-            raise AssertionError(f"build_bn_mlp should return a keras.Model, got {type(model).__name__}{where}.")
-        if getattr(model, "compiled", False):
-            raise AssertionError("build_bn_mlp should return the model uncompiled: the notebook compiles it.")
-        try:
-            input_shape = tuple(model.inputs[0].shape)
-        except (AttributeError, IndexError, TypeError, ValueError):
-            input_shape = None
-        if input_shape != (None, 784):
-            raise AssertionError(
-                "The model should start with keras.Input(shape=(784,))"
-                + (f"; its input shape is {input_shape}" if input_shape else "")
-                + f"{where}."
-            )
-        layers = [lay for lay in model.layers if not isinstance(lay, keras.layers.InputLayer)]
-        kinds = [_layer_kind(lay) for lay in layers]
-        expected = ["Dense", "BatchNormalization", "ReLU"] * len(units) + ["Dense"]
-        if kinds != expected:
-            hint = ""
-            if any(a == "ReLU" and b == "BatchNormalization" for a, b in zip(kinds, kinds[1:])):
-                hint = " BatchNormalization goes before the ReLU: Dense -> BatchNormalization -> ReLU."
-            elif kinds.count("ReLU") == 0 and kinds.count("Dense") == len(units) + 1:
-                hint = (" The ReLU must be its own layer after BatchNormalization"
-                        " (keras.layers.ReLU()), not the Dense layer's activation.")
-            elif kinds.count("Dense") != len(units) + 1:
-                hint = " There should be one Dense layer per entry of hidden_units, plus the output layer."
-            raise AssertionError(f"The layers after the Input are {kinds}{where}.{hint}")
+        model = _built_model(build_bn_mlp, kwargs, where)
+        layers = _mlp_layers(model, units, where)
         for i, u in enumerate(units):
-            dense, bn = layers[3 * i], layers[3 * i + 1]
-            if dense.units != u:
-                raise AssertionError(f"Hidden Dense layer {i + 1} has {dense.units} units; hidden_units asks for {u}{where}.")
-            if dense.use_bias:
-                raise AssertionError(
-                    f"Hidden Dense layer {i + 1} has a bias: use use_bias=False before BatchNormalization "
-                    "(BN subtracts the mean, so the bias has no effect; beta takes its role)."
-                )
-            if _activation_name(dense) != "linear":
-                raise AssertionError(
-                    f"Hidden Dense layer {i + 1} has activation {_activation_name(dense)!r}: it must be linear; "
-                    "the ReLU comes after BatchNormalization."
-                )
-            if not np.isclose(bn.momentum, momentum):
-                raise AssertionError(f"BatchNormalization {i + 1} has momentum {bn.momentum}: pass the momentum argument through{where}.")
-            if not np.isclose(bn.epsilon, epsilon):
-                raise AssertionError(f"BatchNormalization {i + 1} has epsilon {bn.epsilon}: pass the epsilon argument through{where}.")
-            if bn.axis not in (-1, 1) or not bn.center or not bn.scale:
-                raise AssertionError(f"BatchNormalization {i + 1} should use the defaults axis=-1, center=True, scale=True.")
-        out = layers[-1]
-        if out.units != 10 or _activation_name(out) != "softmax":
-            raise AssertionError(
-                f"The output layer is Dense({out.units}, activation={_activation_name(out)!r}); it should be "
-                "Dense(10, activation='softmax')."
-            )
-        n_params, n_moving = mlp_parameter_counts(units)
-        if model.count_params() != n_params:
-            raise AssertionError(
-                f"The model has {model.count_params()} parameters, which does not fit the architecture{where}: "
-                "check use_bias (False before each BN, default on the output layer)."
-            )
-        n_frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
-        if n_frozen != n_moving:
-            raise AssertionError(
-                "The non-trainable weights should be exactly the BN moving statistics (2 per hidden unit); "
-                "did you freeze a layer?"
-            )
-        probe = np.random.default_rng(0).random((3, 784)).astype("float32")
-        probs = np.asarray(model(probe, training=False))
-        if probs.shape != (3, 10) or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-4):
-            raise AssertionError("The model's output should be 10 softmax probabilities per example.")
+            _check_hidden_block(i, layers[3 * i], layers[3 * i + 1], u, momentum, epsilon, where)
+        _check_mlp_output_and_weights(model, layers[-1], units, where)
+
+
+def _built_model(build_bn_mlp, kwargs, where):
+    """The learner's model for ``kwargs``: a keras.Model, uncompiled, with input shape (None, 784)."""
+    import keras
+
+    try:
+        model = build_bn_mlp(**kwargs)
+    except NotImplementedError:
+        raise AssertionError("build_bn_mlp is not implemented yet.") from None
+    if model is None:
+        raise AssertionError("build_bn_mlp returned None: return the model.")
+    if not isinstance(model, keras.Model):
+        raise AssertionError(f"build_bn_mlp should return a keras.Model, got {type(model).__name__}{where}.")
+    if getattr(model, "compiled", False):
+        raise AssertionError("build_bn_mlp should return the model uncompiled: the notebook compiles it.")
+    try:
+        input_shape = tuple(model.inputs[0].shape)
+    except (AttributeError, IndexError, TypeError, ValueError):
+        input_shape = None
+    if input_shape != (None, 784):
+        raise AssertionError(
+            "The model should start with keras.Input(shape=(784,))"
+            + (f"; its input shape is {input_shape}" if input_shape else "")
+            + f"{where}."
+        )
+    return model
+
+
+def _mlp_layers(model, units, where):
+    """The layers after the Input, checked to be (Dense, BatchNormalization, ReLU) per hidden layer, then Dense."""
+    import keras
+
+    layers = [lay for lay in model.layers if not isinstance(lay, keras.layers.InputLayer)]
+    kinds = [_layer_kind(lay) for lay in layers]
+    expected = ["Dense", "BatchNormalization", "ReLU"] * len(units) + ["Dense"]
+    if kinds != expected:
+        hint = ""
+        if any(a == "ReLU" and b == "BatchNormalization" for a, b in zip(kinds, kinds[1:])):
+            hint = " BatchNormalization goes before the ReLU: Dense -> BatchNormalization -> ReLU."
+        elif kinds.count("ReLU") == 0 and kinds.count("Dense") == len(units) + 1:
+            hint = (" The ReLU must be its own layer after BatchNormalization"
+                    " (keras.layers.ReLU()), not the Dense layer's activation.")
+        elif kinds.count("Dense") != len(units) + 1:
+            hint = " There should be one Dense layer per entry of hidden_units, plus the output layer."
+        raise AssertionError(f"The layers after the Input are {kinds}{where}.{hint}")
+    return layers
+
+
+def _check_hidden_block(i, dense, bn, units, momentum, epsilon, where):
+    """Hidden block ``i``: Dense(units, no bias, linear), then BatchNormalization with the arguments."""
+    if dense.units != units:
+        raise AssertionError(f"Hidden Dense layer {i + 1} has {dense.units} units; hidden_units asks for {units}{where}.")
+    if dense.use_bias:
+        raise AssertionError(
+            f"Hidden Dense layer {i + 1} has a bias: use use_bias=False before BatchNormalization "
+            "(BN subtracts the mean, so the bias has no effect; beta takes its role)."
+        )
+    if _activation_name(dense) != "linear":
+        raise AssertionError(
+            f"Hidden Dense layer {i + 1} has activation {_activation_name(dense)!r}: it must be linear; "
+            "the ReLU comes after BatchNormalization."
+        )
+    if not np.isclose(bn.momentum, momentum):
+        raise AssertionError(f"BatchNormalization {i + 1} has momentum {bn.momentum}: pass the momentum argument through{where}.")
+    if not np.isclose(bn.epsilon, epsilon):
+        raise AssertionError(f"BatchNormalization {i + 1} has epsilon {bn.epsilon}: pass the epsilon argument through{where}.")
+    if bn.axis not in (-1, 1) or not bn.center or not bn.scale:
+        raise AssertionError(f"BatchNormalization {i + 1} should use the defaults axis=-1, center=True, scale=True.")
+
+
+def _check_mlp_output_and_weights(model, out, units, where):
+    """Dense(10, softmax) output; the parameter counts of the architecture; softmax probabilities."""
+    if out.units != 10 or _activation_name(out) != "softmax":
+        raise AssertionError(
+            f"The output layer is Dense({out.units}, activation={_activation_name(out)!r}); it should be "
+            "Dense(10, activation='softmax')."
+        )
+    n_params, n_moving = mlp_parameter_counts(units)
+    if model.count_params() != n_params:
+        raise AssertionError(
+            f"The model has {model.count_params()} parameters, which does not fit the architecture{where}: "
+            "check use_bias (False before each BN, default on the output layer)."
+        )
+    n_frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    if n_frozen != n_moving:
+        raise AssertionError(
+            "The non-trainable weights should be exactly the BN moving statistics (2 per hidden unit); "
+            "did you freeze a layer?"
+        )
+    probe = np.random.default_rng(0).random((3, 784)).astype("float32")
+    probs = np.asarray(model(probe, training=False))
+    if probs.shape != (3, 10) or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-4):
+        raise AssertionError("The model's output should be 10 softmax probabilities per example.")
 
 
 # --------------------------------------------------------------------------- lesson 05 (b)

@@ -32,10 +32,10 @@ test: $(STAMP)
 # Lessons are edited as text: solutions/<A>/<A>.py. `make sources` regenerates the solution
 # notebooks from it; `make release` does that, then notebooks/ with stock nbgrader.
 sources: $(STAMP)
-	$(BIN)/python autograder/course.py sources
+	$(BIN)/bngrader sources
 
 release: $(STAMP)
-	$(BIN)/python autograder/course.py release
+	$(BIN)/bngrader release
 
 clean-env:
 	rm -rf $(VENV)
@@ -43,13 +43,13 @@ clean-env:
 # Grade a class: make grade A="01_formulas_by_hand 02_numpy_forward" GRADE_ARGS="--workers 2"
 grade: $(STAMP)
 	@test -n "$(A)" || { echo 'usage: make grade A="<assignment> ..." [GRADE_ARGS="..."]'; exit 2; }
-	$(BIN)/python autograder/grade.py $(A) $(GRADE_ARGS)
+	$(BIN)/bngrader grade $(A) $(GRADE_ARGS)
 
 validate: $(STAMP)
-	$(BIN)/python autograder/course.py validate solutions/*/*.ipynb
+	$(BIN)/bngrader validate solutions/*/*.ipynb
 
 benchmark: $(STAMP)
-	$(BIN)/python autograder/course.py benchmark
+	$(BIN)/bngrader benchmark
 
 benchmark-grading: $(STAMP)
-	$(BIN)/python autograder/bench_grading.py $(BENCH_ARGS)
+	$(BIN)/bngrader bench-grading $(BENCH_ARGS)

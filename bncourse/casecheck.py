@@ -4,7 +4,7 @@ The visible checks of lessons 2-4 and the hidden checks (``autograder/reference/
 share this machinery, so both give the same verdict and the same hint. The visible checks
 read their cases from ``bncourse/expected/*.json``: fixed inputs, the literal expected output,
 and the literal outputs of known-wrong variants, each with its hint. A maintainer command
-(``python autograder/make_expected.py``) generates those files from the instructor reference;
+(``bngrader expected``) generates those files from the instructor reference;
 ``tests/test_expected.py`` proves they match it. This module holds no solution: it only
 calls, compares and names mistakes.
 """

@@ -60,7 +60,7 @@ class TempCourse:
 
     def submit(self, student: str, assignment: str, notebooks: dict[str, nbformat.NotebookNode]):
         """Place a submission: notebook name -> notebook content."""
-        folder = self.root / "autograder" / "submitted" / student / assignment
+        folder = self.root / "instructor" / "submitted" / student / assignment
         folder.mkdir(parents=True, exist_ok=True)
         for name, nb in notebooks.items():
             nbformat.write(nb, folder / f"{name}.ipynb")

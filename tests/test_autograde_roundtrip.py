@@ -40,10 +40,10 @@ def test_blank_release_gets_zero(graded, solution):
 
 @pytest.fixture(scope="module")
 def graded_by_grade_py(graded, tmp_path_factory):
-    """The same submissions, every lesson, through autograder/grade.py."""
+    """The same submissions, every lesson, through bngrader grade."""
     from bngrader import grade
 
-    rows = grade.grade_class(graded.assignments, submitted=graded.root / "autograder" / "submitted",
+    rows = grade.grade_class(graded.assignments, submitted=graded.root / "instructor" / "submitted",
                              out=tmp_path_factory.mktemp("grade_py"), quiet=True)
     return {(r["student"], r["notebook"]): r for r in rows}
 

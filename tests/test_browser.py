@@ -480,7 +480,7 @@ def _formgrader(page, lab):
     frame = page.frame_locator("iframe[src*='formgrader']")
     frame.get_by_role("heading", name="Manage Assignments").wait_for(timeout=RUN_TIMEOUT)
     table = frame.locator("table")
-    # The first visit creates autograder/gradebook.db and reads every assignment: allow time.
+    # The first visit creates instructor/gradebook.db and reads every assignment: allow time.
     for solution in sorted((ROOT / "solutions").glob("*/*.ipynb")):
         table.get_by_role("link", name=solution.parent.name, exact=True).wait_for(timeout=RUN_TIMEOUT)
     _shot(page, "instructor-formgrader")

@@ -90,7 +90,7 @@ def graded(tmp_path_factory):
 
 
 def _feedback(tc: TempCourse, student: str, assignment: str, test_id: str) -> str:
-    nb_path = next((tc.root / "autograder" / "autograded" / student / assignment).glob("*.ipynb"))
+    nb_path = next((tc.root / "instructor" / "autograded" / student / assignment).glob("*.ipynb"))
     nb = nbformat.read(nb_path, as_version=4)
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == test_id)
     return "\n".join(
@@ -137,15 +137,15 @@ def table():
 
 
 def test_grade_py_scores_every_catalog_entry_as_stock_nbgrader_does(graded, tmp_path_factory):
-    """autograder/grade.py (sandboxed kernels, hidden tests run outside them, parallel) on the
+    """bngrader grade (sandboxed kernels, hidden tests run outside them, parallel) on the
     very same submissions: every test cell of every entry scores what stock nbgrader gave it."""
     from bngrader import grade
 
     compared, mismatches = 0, []
     for assignment, tc in graded.items():
-        rows = grade.grade_class([assignment], submitted=tc.root / "autograder" / "submitted",
+        rows = grade.grade_class([assignment], submitted=tc.root / "instructor" / "submitted",
                                  out=tmp_path_factory.mktemp(f"grade_py_{assignment}"), quiet=True)
-        assert len(rows) == len(list((tc.root / "autograder" / "submitted").iterdir()))
+        assert len(rows) == len(list((tc.root / "instructor" / "submitted").iterdir()))
         for row in rows:
             _, _, cells = tc.scores(row["student"], assignment, row["notebook"])
             for cell in cells:

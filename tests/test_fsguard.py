@@ -1,4 +1,4 @@
-"""autograder/fsguard.py: links are never followed, reads are bounded, usage is measured."""
+"""bngrader/fsguard.py: links are never followed, reads are bounded, usage is measured."""
 
 from __future__ import annotations
 

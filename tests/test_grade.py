@@ -551,22 +551,22 @@ def test_stock_nbgrader_commands_are_hardened_like_grade_py(tmp_path):
     # the linked notebook is not graded: nbgrader names it and reports that student's error; the class goes on
     assert f"Not graded: {linked / A}.ipynb is a symbolic link" in proc.stderr, proc.stderr
     assert "error processing assignment '02_numpy_forward' for student 'linker'" in proc.stderr
-    assert not (tc.root / "autograder" / "autograded" / "linker" / A / f"{A}.ipynb").exists()
+    assert not (tc.root / "instructor" / "autograded" / "linker" / A / f"{A}.ipynb").exists()
     tc.run("generate_feedback", A, "--force")
     assert tc.scores("stock", A, A)[0] == 10
     for sub in ("autograded", "feedback"):
-        kept = sorted(p.name for p in (tc.root / "autograder" / sub).rglob("*"))
+        kept = sorted(p.name for p in (tc.root / "instructor" / sub).rglob("*"))
         assert "notes.txt" not in kept and "solutions_dir" not in kept, (sub, kept)
-        assert not [p for p in (tc.root / "autograder" / sub).rglob("*") if p.is_symlink()], sub
-        assert not [p for p in (tc.root / "autograder" / sub).rglob("*")
+        assert not [p for p in (tc.root / "instructor" / sub).rglob("*") if p.is_symlink()], sub
+        assert not [p for p in (tc.root / "instructor" / sub).rglob("*")
                     if p.is_file() and b"INSTRUCTOR-ONLY" in p.read_bytes()], sub
-    assert (tc.root / "autograder" / "autograded" / "stock" / A / "data.csv").read_text() == "1,2\n"
-    graded = nbformat.read(tc.root / "autograder" / "autograded" / "stock" / A / f"{A}.ipynb", 4)
+    assert (tc.root / "instructor" / "autograded" / "stock" / A / "data.csv").read_text() == "1,2\n"
+    graded = nbformat.read(tc.root / "instructor" / "autograded" / "stock" / A / f"{A}.ipynb", 4)
     outputs = json.dumps([c.get("outputs", []) for c in graded.cells])
     assert "SANDBOX False" in outputs  # the kernel ran in the sandbox: the solutions are not there
     assert "<img" in outputs and "onerror" not in outputs  # the HTML output kept, its handler removed
     assert not active_html(markdown2html_mistune(graded.cells[0].source))[0]
-    page = (tc.root / "autograder" / "feedback" / "stock" / A / f"{A}.html").read_text()
+    page = (tc.root / "instructor" / "feedback" / "stock" / A / f"{A}.html").read_text()
     assert not HIDDEN.search(page)
     found, csp = active_html(page, allowed_src="mathjax/MathJax.js")
     assert not found and len(csp) == 1, (found, csp)

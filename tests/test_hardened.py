@@ -1,4 +1,4 @@
-"""autograder/hardened.py: a kernel over a limit is reported for the limit, not for the timeout its
+"""bngrader/hardened.py: a kernel over a limit is reported for the limit, not for the timeout its
 cell also reached; a cell that only runs long is a timeout."""
 
 # A kernel over a limit is reported for the limit, even when its cell

@@ -98,7 +98,7 @@ def test_solution_structure(solution):
 @pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
 def test_test_cells_stand_alone(solution):
     """A test cell uses only names that the notebook's own (non-test) cells or the cell itself
-    define: a failed earlier test cell cannot fail a later one, and autograder/grade.py, which
+    define: a failed earlier test cell cannot fail a later one, and bngrader grade, which
     runs test cells outside the kernel, sees every name it needs in the kernel."""
     import builtins
 

@@ -1,4 +1,4 @@
-"""autograder/runner.py: one task's failure stays that task's, whatever the worker does.
+"""bngrader/runner.py: one task's failure stays that task's, whatever the worker does.
 
 Real worker processes (spawned, as grade.py's pool): a task that raises, one whose worker
 dies every time it runs it, one that hangs past the deadline, and honest tasks around them.

@@ -1,4 +1,4 @@
-"""autograder/sandbox.py: the bridge socket is answered only by the kernel's own process tree;
+"""bngrader/sandbox.py: the bridge socket is answered only by the kernel's own process tree;
 the sandbox's command line binds only what it must."""
 
 import os

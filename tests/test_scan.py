@@ -1,4 +1,4 @@
-"""``autograder/scan.py``: what the static scan flags for a human, and what it must not.
+"""``bngrader/scan.py``: what the static scan flags for a human, and what it must not.
 
 Each class of finding is flagged in several disguises; the course's own correct answers
 (every answer cell of every solution notebook, as grade.py scans them, and the correct

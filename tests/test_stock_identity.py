@@ -82,7 +82,7 @@ def test_unusual_correct_answers_score_the_same_under_grade_py_and_stock_nbgrade
 
     compared, mismatches, table = 0, [], []
     for assignment, tc in stock.items():
-        rows = grade.grade_class([assignment], submitted=tc.root / "autograder" / "submitted",
+        rows = grade.grade_class([assignment], submitted=tc.root / "instructor" / "submitted",
                                  out=tmp_path_factory.mktemp(f"grade_py_{assignment}"), quiet=True)
         for row in rows:
             path = next(p for p in ENTRIES if _student(p) == row["student"])

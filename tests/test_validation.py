@@ -29,7 +29,7 @@ def test_validate_command_exits_nonzero_on_failure(tmp_path):
 
 
 def test_validate_command_prints_no_kernel_transport_warning(tmp_path):
-    """`course.py validate` output is only the verdict: no ipykernel "running over TCP without
+    """`bngrader validate` output is only the verdict: no ipykernel "running over TCP without
     encryption" line, and the kernel's IPC sockets leave no file next to the notebook or here."""
     import subprocess
     import sys
@@ -38,7 +38,7 @@ def test_validate_command_prints_no_kernel_transport_warning(tmp_path):
 
     path = tmp_path / "solution.ipynb"
     nbformat.write(nbformat.read(SOLUTION_NOTEBOOKS[0], as_version=4), path)
-    proc = subprocess.run([sys.executable, str(course.HERE / "course.py"), "validate", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "bngrader", "validate", str(path)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "without encryption" not in proc.stdout + proc.stderr

@@ -1,4 +1,4 @@
-"""autograder/watcher.py: a process tree over its memory limit or its disk quota is stopped, with the
+"""bngrader/watcher.py: a process tree over its memory limit or its disk quota is stopped, with the
 reason; one under its limits is left alone. (Files in a sandbox's tmpfs: tests/test_hardened.py.)"""
 
 import subprocess

@@ -1,4 +1,4 @@
-"""``autograder/wire.py``, the grader/kernel bridge: what crosses, and what is refused.
+"""``bngrader/wire.py``, the grader/kernel bridge: what crosses, and what is refused.
 
 Round trips: every type that crosses, in both directions, through real JSON. Refusals:
 forged messages as a hostile kernel would send them (names of code to import, handles

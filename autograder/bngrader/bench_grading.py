@@ -1,8 +1,8 @@
 """Benchmark class grading: stock ``nbgrader autograde`` against ``grade.py``, on the same class.
 
-    python autograder/bench_grading.py                                  # 40 students x all assignments
-    python autograder/bench_grading.py --students 4 --assignments 01_formulas_by_hand 02_numpy_forward
-    python autograder/bench_grading.py --workers 2 --cell-timeout 60 --keep /tmp/bench
+    bngrader bench-grading                                  # 40 students x all assignments
+    bngrader bench-grading --students 4 --assignments 01_formulas_by_hand 02_numpy_forward
+    bngrader bench-grading --workers 2 --cell-timeout 60 --keep /tmp/bench
 
 It generates a class deterministically (per student and assignment: about 60% correct,
 20% blank, 10% partly wrong, 10% adversarial), grades it twice, once sequentially with the

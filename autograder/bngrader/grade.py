@@ -1,6 +1,6 @@
 """Grade a whole class: parallel, sandboxed, hardened; stock nbgrader does the grading.
 
-    bngrader grade 02_numpy_forward                      # autograder/submitted/*/02_numpy_forward/
+    bngrader grade 02_numpy_forward                      # instructor/submitted/*/02_numpy_forward/
     bngrader grade 02_numpy_forward --zip export.zip     # an LMS zip export
     bngrader grade 01_formulas_by_hand 02_numpy_forward --workers 2 --gradescope
     bngrader grade 02_numpy_forward --scheduler local    # the same on a Dask cluster

@@ -79,7 +79,7 @@ def main(argv: list[str]) -> int:
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)} ({len(text) // 1024} KiB)")
     if stale:
-        print("out of date (run python autograder/make_expected.py):", ", ".join(stale))
+        print("out of date (run bngrader expected):", ", ".join(stale))
         return 1
     return 0
 

@@ -4,8 +4,8 @@ Each lesson's instructor version is committed as a percent-format Python file ne
 notebook; ``solutions/<A>/<A>.ipynb`` is generated from it (``make release`` regenerates
 both the solution notebooks and, with stock nbgrader, ``notebooks/``)::
 
-    python autograder/nbsource.py to-nb  solutions/01_formulas_by_hand/01_formulas_by_hand.py
-    python autograder/nbsource.py to-py  solutions/01_formulas_by_hand/01_formulas_by_hand.ipynb
+    bngrader source to-nb  solutions/01_formulas_by_hand/01_formulas_by_hand.py
+    bngrader source to-py  solutions/01_formulas_by_hand/01_formulas_by_hand.ipynb
 
 ``to-py`` is for bringing in a notebook edited in JupyterLab: it rewrites the ``.py`` from the
 ``.ipynb`` (cell ids that the text would not reproduce become explicit ``id=`` attributes;

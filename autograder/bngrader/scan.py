@@ -63,7 +63,7 @@ CALLS.update({
     "sys.settrace": "traces other code", "sys.setprofile": "traces other code",
     "threading.settrace": "traces other code", "sys.addaudithook": "installs an audit hook",
 })
-BRIDGE = "_bncourse_agent"  # the grading bridge's module in the kernel (autograder/wire.py)
+BRIDGE = "_bncourse_agent"  # the grading bridge's module in the kernel (bngrader/wire.py)
 # Interpreter internals: reading them reaches other code's globals or frames, assigning them
 # disguises or swaps functions. None has a place in an answer.
 DUNDERS = {"__module__", "__qualname__", "__code__", "__globals__", "__class__", "__builtins__", "__closure__",

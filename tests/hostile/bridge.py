@@ -1,7 +1,7 @@
 """Hostile submissions: the bridge (see hostile/__init__.py).
 
 Every case tries to make the *grader* run code through the test cells' bridge to the
-kernel (``autograder/wire.py``): the kernel forges what the grader receives, so that a
+kernel (``bngrader/wire.py``): the kernel forges what the grader receives, so that a
 test cell's ``batchnorm_forward(X, gamma, beta)`` becomes ``subprocess.Popen(["/bin/sh",
 "-c", CMD], -1, None)`` in the grader (X a dict whose keys are the command line: Popen
 runs ``list(X)``; where a test cell passes the grader's own inputs, the forged function is

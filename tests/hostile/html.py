@@ -6,7 +6,7 @@ Jupyter session) and against the learner (feedback pages). Every payload sets th
 solution (10 points) plus one family of payloads: in Markdown cells (the title cell too),
 in outputs made at run time, and in metadata and attachments.
 
-:func:`active_html` is this test's own check of a page (independent of autograder/sanitize.py).
+:func:`active_html` is this test's own check of a page (independent of bngrader/sanitize.py).
 """
 
 from __future__ import annotations

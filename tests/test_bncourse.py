@@ -90,6 +90,29 @@ def test_keras_batchnorm_returns_output_and_the_three_gradients():
     assert keras_batchnorm(x, gamma, beta, dout).dx.dtype == np.float32  # Keras's default dtype
 
 
+def test_experiments_nets_and_seeded_runs():
+    """Lesson 7's machinery: no bias before BN only; a seed fixes weights and mini-batches."""
+    pytest.importorskip("tensorflow")
+    from bncourse.experiments import Trainer, mlp
+
+    def hidden_biases(model):
+        return [lyr.use_bias for lyr in model.layers if lyr.__class__.__name__ == "Dense"][:-1]
+
+    assert hidden_biases(mlp("bn")) == [False] * 3
+    assert hidden_biases(mlp("bn", where="after")) == hidden_biases(mlp("ln")) == [True] * 3
+    logits, pre = mlp("gn", activation="relu", depth=2)(np.zeros((5, 784), "float32"))
+    assert logits.shape == (5, 10) and pre.shape == (5, 100)
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(size=(40, 784)).astype("float32"), rng.integers(0, 10, 40)
+    trainer = Trainer(x, y, x[:10], y[:10], seeds=(1, 2))
+    runs = [trainer.train("bn", steps=4, batch_size=8, eval_every=2, seed=3, keep_weights=True) for _ in range(2)]
+    assert list(runs[0]["step"]) == [2, 4]
+    for a, b in zip(runs[0]["weights"][-1], runs[1]["weights"][-1]):
+        np.testing.assert_array_equal(a, b)
+    assert len(trainer._compiled) == 1  # traced once, re-initialized per run
+    assert trainer.sweep("lr", [0.1, 1.0], {"bn": dict(norm="bn")}, steps=2, batch_size=8)["bn"].shape == (2, 2)
+
+
 def test_demo_cells_run_normally_and_are_skipped_while_grading(monkeypatch):
     from IPython.testing.globalipapp import start_ipython
 

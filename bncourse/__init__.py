@@ -1,7 +1,8 @@
 """Shared helpers for the Batch Normalization course notebooks.
 
 Everything here is safe to hand to learners: data loading, seeding, gradient
-checking, plotting and widgets. No reference solution lives in this package;
+checking, plotting, widgets, the Keras comparison (``keras_compare``) and lesson
+7's experiment machinery (``experiments``). No reference solution lives in this package;
 the instructor reference is in ``autograder/``.
 """
 

@@ -61,6 +61,18 @@ def test_learner_notebook_has_no_solution_or_hidden_tests(solution):
     assert not leaked, f"solution lines found in {learner.name}: {leaked[:3]}"
 
 
+@pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
+def test_helper_package_holds_no_solution_lines(solution):
+    """bncourse is handed to learners: given code moved there (lesson 7's experiments, the Keras
+    comparison) must not carry a line of a solution or hidden-test region."""
+    helper = "\n".join(p.read_text() for p in sorted((ROOT / "bncourse").rglob("*.py")))
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in helper, f"bncourse contains {marker!r}"
+    helper_lines = {ln.strip() for ln in helper.splitlines()}
+    leaked = sorted(_solution_lines(nbformat.read(solution, as_version=4)) & helper_lines)
+    assert not leaked, f"solution lines of {solution.parent.name} found in bncourse: {leaked[:3]}"
+
+
 @pytest.mark.parametrize(
     "path", SOLUTION_NOTEBOOKS + LEARNER_NOTEBOOKS, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}"
 )

@@ -363,13 +363,14 @@ else:
 # layer runs and applies the chain rule to them, exactly the staged procedure of
 # Exercise 1. Below, the same batch goes through `keras.layers.BatchNormalization` in
 # training mode with your `gamma` and `beta`, and we compare the gradients of
-# $\sum \text{out}\cdot\text{dout}$ with yours. Keras computes in float32, so agreement
+# $\sum \text{out}\cdot\text{dout}$ with yours. `bncourse.keras_compare.keras_batchnorm`
+# does the Keras side (about ten lines: build the layer, run it under a `tf.GradientTape`,
+# ask the tape for the three gradients); `help(keras_batchnorm)` describes it. Keras computes in float32, so agreement
 # to about $10^{-6}$ relative is the most we can expect.
 
 # %% [code]
 %%demo
-import keras
-import tensorflow as tf
+from bncourse.keras_compare import keras_batchnorm
 
 rng_k = np.random.default_rng(3)
 x_k = rng_k.normal(1.0, 2.0, (16, 5))
@@ -377,16 +378,8 @@ gamma_k = rng_k.uniform(0.5, 2.0, 5)
 beta_k = rng_k.normal(size=5)
 dout_k = rng_k.normal(size=(16, 5))
 
-layer = keras.layers.BatchNormalization()
-layer.build(x_k.shape)
-layer.gamma.assign(gamma_k)
-layer.beta.assign(beta_k)
-
-x_t = tf.constant(x_k, dtype="float32")
-with tf.GradientTape() as tape:
-    tape.watch(x_t)
-    loss = tf.reduce_sum(layer(x_t, training=True) * dout_k.astype("float32"))
-grads_keras = tape.gradient(loss, [x_t, layer.gamma.value, layer.beta.value])
+keras_k = keras_batchnorm(x_k, gamma_k, beta_k, dout_k)  # Keras's default float32; a GradientTape inside
+grads_keras = (keras_k.dx, keras_k.dgamma, keras_k.dbeta)
 
 _, cache_k = batchnorm_forward(x_k, gamma_k, beta_k)
 grads_ours = batchnorm_backward(dout_k, cache_k)

@@ -244,26 +244,18 @@ print("after:  mean", np.round(normalized.mean(axis=(0, 1, 2)), 2) + 0.0, " std"
 #
 # `keras.layers.BatchNormalization` takes an `axis` argument, the **feature axis**
 # (default $-1$, the channel axis in NHWC); it averages over all the other axes. Below:
-# the same input `x` through the layer in training mode, compared with your function;
-# the axes its moving mean was computed over; and its variables. Cells that start with
+# the same input `x` through the layer in training mode, compared with your function
+# (`bncourse.keras_compare.keras_batchnorm` runs the layer under a `tf.GradientTape`, as in
+# lesson 3); the axes its moving mean was computed over; and its variables. Cells that start with
 # `%%demo` are demonstrations: they run as usual, and nbgrader skips them while grading.
 
 # %% [code]
 %%demo
 import keras
-import tensorflow as tf
 
-layer = keras.layers.BatchNormalization(axis=-1)
-layer.build((None, H, W, C))
-layer.gamma.assign(gamma)
-layer.beta.assign(beta)
+from bncourse.keras_compare import keras_batchnorm
 
-x_t = tf.constant(x, dtype="float32")
-with tf.GradientTape() as tape:
-    tape.watch(x_t)
-    y_keras = layer(x_t, training=True)
-    loss = tf.reduce_sum(y_keras * dout.astype("float32"))
-dx_keras = tape.gradient(loss, x_t)
+y_keras, dx_keras, _, _, layer = keras_batchnorm(x, gamma, beta, dout, axis=-1)  # float32, via a GradientTape
 
 y_ours, cache_ours = spatial_batchnorm_forward(x, gamma, beta)
 dx_ours = spatial_batchnorm_backward(dout, cache_ours)[0]

@@ -81,13 +81,23 @@ print(f"train {x_train.shape}, test subset {x_test.shape}, seeds {SEEDS}")
 # `gamma` 1, BN's moving mean 0 and moving variance 1 (Keras's initial values). The seed
 # fixes both the weights and the order of the mini-batches.
 #
+# **Where the code is.** The builder, the weight draws and the training loop are given code
+# in `bncourse/experiments.py` (read it there, or with `help(train)`, `help(sweep)`,
+# `bncourse.experiments.mlp??` in a cell): `mlp(norm, activation, where)` builds a net;
+# `train(norm, activation=..., std=..., lr=..., steps=..., seed=...)` trains a fresh one and
+# returns its test accuracy (`"acc"`) at the evaluation steps (`"step"`); `sweep(param,
+# values, variants, **common)` runs `train` for every variant, value and seed in `SEEDS` and
+# returns the final accuracies, one array (values, seeds) per variant; `plot_sweep` draws them.
+# The cell below binds them to this lesson's data.
+#
 # **BN momentum.** Our runs are short. With Keras's default momentum 0.99, BN's moving
 # statistics have a half-life of 69 steps (lesson 1), so after 200 steps they still carry
 # 13% of their initial values, and the test accuracy would partly measure that lag. All BN
 # layers here use momentum 0.9 (half-life 7 steps).
 
 # %% [code]
-X_TRAIN, Y_TRAIN = tf.constant(x_train), tf.constant(y_train)
+from bncourse.experiments import Trainer, plot_sweep
+
 cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 bn_default, dense_default = keras.layers.BatchNormalization(), keras.layers.Dense(10)
 print(f"Keras defaults: BatchNormalization momentum={bn_default.momentum}, epsilon={bn_default.epsilon}; "
@@ -100,135 +110,8 @@ for _name, _layer in [("BatchNormalization", keras.layers.BatchNormalization()),
     _change = np.abs(np.asarray(_layer(_h + _bias, training=True)) - np.asarray(_layer(_h, training=True))).max()
     print(f"{_name:>30}: adding a per-feature bias changes the output by up to {_change:.2g}")
 
-
-def norm_layer(norm, bn_momentum):
-    if norm == "bn":
-        return keras.layers.BatchNormalization(momentum=bn_momentum)
-    if norm == "ln":
-        return keras.layers.LayerNormalization()
-    if norm == "gn":
-        return keras.layers.GroupNormalization(groups=10)  # 10 groups of 10 units
-    raise ValueError(norm)
-
-
-def mlp(norm=None, activation="sigmoid", where="before", bn_momentum=0.9, width=100, depth=3):
-    """Outputs: logits, and the input of the last hidden activation (its pre-activation)."""
-    x = inputs = keras.Input((784,))
-    for _ in range(depth):
-        x = keras.layers.Dense(width, use_bias=not (norm == "bn" and where == "before"))(x)  # only BN cancels it
-        if norm and where == "before":
-            x = norm_layer(norm, bn_momentum)(x)
-        pre_activation = x
-        x = keras.layers.Activation(activation)(x)
-        if norm and where == "after":
-            x = norm_layer(norm, bn_momentum)(x)
-    return keras.Model(inputs, [keras.layers.Dense(10)(x), pre_activation])
-
-
-def reinitialize(model, std, seed):
-    """Draw fresh weights (see the text above) for a new run of an already compiled model."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        for v in layer.variables:
-            shape = tuple(v.shape)
-            if v.name == "kernel" and layer is model.layers[-1]:
-                limit = np.sqrt(6 / sum(shape))
-                value = rng.uniform(-limit, limit, shape)
-            elif v.name == "kernel":
-                value = rng.normal(0.0, np.sqrt(2 / shape[0]) if std == "he" else std, shape)
-            elif v.name in ("gamma", "moving_variance"):
-                value = np.ones(shape)
-            else:  # bias, beta, moving_mean
-                value = np.zeros(shape)
-            v.assign(value.astype("float32"))
-
-
-_compiled = {}
-
-
-def compiled(norm, activation, where, bn_momentum):
-    """One model and one traced SGD loop per architecture."""
-    key = (norm, activation, where, bn_momentum)
-    if key not in _compiled:
-        model = mlp(norm, activation, where, bn_momentum)
-        velocity = [tf.Variable(tf.zeros_like(w)) for w in model.trainable_variables]
-
-        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int64),
-                                      tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.float32)])
-        def sgd_steps(batches, lr, momentum):
-            """One SGD step per row of `batches` (training-set indices)."""
-            for i in tf.range(tf.shape(batches)[0]):
-                x, y = tf.gather(X_TRAIN, batches[i]), tf.gather(Y_TRAIN, batches[i])
-                with tf.GradientTape() as tape:
-                    loss = cross_entropy(y, model(x, training=True)[0])
-                grads = tape.gradient(loss, model.trainable_variables)
-                for w, v, g in zip(model.trainable_variables, velocity, grads):
-                    v.assign(momentum * v - lr * g)
-                    w.assign_add(v)
-
-        predict = tf.function(lambda x: model(x, training=False))
-        _compiled[key] = model, velocity, sgd_steps, predict
-    return _compiled[key]
-
-
-def train(norm=None, activation="sigmoid", std=0.05, seed=0, lr=0.5, momentum=0.0, steps=500,
-          batch_size=60, eval_every=None, where="before", bn_momentum=0.9, probe_unit=None,
-          keep_weights=False):
-    """Train a fresh net; evaluate it (inference mode) on the test subset every `eval_every` steps.
-
-    Returns a dict: arrays "step" and "acc" (test accuracy at those steps) and, if asked,
-    "probe" (unit `probe_unit`'s pre-activation on every test image, one row per evaluation)
-    and "weights" (a list: all weights at every evaluation, as model.get_weights()).
-    """
-    model, velocity, sgd_steps, predict = compiled(norm, activation, where, bn_momentum)
-    reinitialize(model, std, seed)
-    for v in velocity:
-        v.assign(tf.zeros_like(v))
-    batches = np.random.default_rng([seed, 1]).integers(0, len(x_train), size=(steps, batch_size))
-    eval_every = eval_every or steps
-    history = {"step": [], "acc": [], "probe": [], "weights": []}
-    for start in range(0, steps, eval_every):
-        sgd_steps(batches[start:start + eval_every], lr, momentum)
-        logits, pre_activation = predict(x_test)
-        history["step"].append(min(start + eval_every, steps))
-        history["acc"].append(np.mean(np.argmax(logits, axis=1) == y_test))
-        if probe_unit is not None:
-            history["probe"].append(np.asarray(pre_activation)[:, probe_unit])
-        if keep_weights:
-            history["weights"].append(model.get_weights())
-    return {k: (v if k == "weights" else np.array(v)) for k, v in history.items()}
-
-
-def sweep(param, values, variants, **common):
-    """Final test accuracy of every (variant, value, seed): {label: array (len(values), len(SEEDS))}.
-
-    Prints one progress line per sweep point (variant and value, all seeds).
-    """
-    bncourse.stopwatch()
-    results = {}
-    for label, kwargs in variants.items():
-        rows = []
-        for value in values:
-            rows.append([train(**common, **kwargs, **{param: value}, seed=seed)["acc"][-1] for seed in SEEDS])
-            bncourse.progress(f"{label}, {param} {value:g}: mean accuracy {np.mean(rows[-1]):.3f} "
-                              f"over {len(SEEDS)} seed(s)")
-        results[label] = np.array(rows)
-    return results
-
-
-def plot_sweep(ax, values, results, xlabel, title, base=10):
-    """Mean over seeds as a line, every seed as a faint dot; chance level dotted."""
-    for label, acc in results.items():
-        (line,) = ax.plot(values, acc.mean(axis=1), marker="o", label=label)
-        for column in acc.T:
-            ax.scatter(values, column, color=line.get_color(), alpha=0.35, s=14)
-    ax.axhline(0.1, color="gray", linestyle=":", linewidth=1)
-    ax.set_xscale("log", base=base)
-    ax.set_xticks(values, [f"{v:g}" for v in values])
-    ax.minorticks_off()
-    ax.set(xlabel=xlabel, ylabel="test accuracy", title=title, ylim=(0, 1))
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False)
+trainer = Trainer(x_train, y_train, x_test, y_test, seeds=SEEDS, loss=cross_entropy)
+train, sweep, compiled = trainer.train, trainer.sweep, trainer.compiled  # used by every experiment below
 
 # %% [markdown]
 # ## Exercise 1 · Percentiles over training

@@ -109,6 +109,29 @@ def close(got, want, tol):
         return bool(np.allclose(got, want, rtol=tol["rtol"], atol=tol["atol"] * _scale(want), equal_nan=True))
 
 
+def numbers(name, value, error=AssertionError):
+    """``value`` as float64 numbers, or ``error`` naming what it is instead (None, a function, text).
+    Shared by the visible checks (``error=CheckFailed``) and the hidden ones."""
+    if value is None:
+        raise error(f"{name} is None: return (or store) the result.")
+    if callable(value):
+        raise error(f"{name} is a function; expected numbers. Did you forget to call it?")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise error(f"{name} should be numbers (a float or an array), got {type(value).__name__}.") from None
+
+
+def matching_hint(got, variants, rtol, atol):
+    """Hint of the first ``(value, hint)`` whose value has ``got``'s shape and matches it within
+    ``rtol``/``atol`` (NaN matches NaN), else None."""
+    for value, hint in variants:
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape == got.shape and np.allclose(got, value, rtol=rtol, atol=atol, equal_nan=True):
+            return hint
+    return None
+
+
 def variant_values(variants):
     """``(hint, value)`` for each known-wrong variant that applies (a variant is a value or a
     maker; a maker that raises or returns None does not apply). Lazy: makers run as asked."""

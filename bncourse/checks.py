@@ -17,12 +17,9 @@ class CheckFailed(AssertionError):
 
 
 def _as_array(name, value):
-    if callable(value):
-        raise CheckFailed(f"{name} is a function; expected numbers. Did you forget to call it?")
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise CheckFailed(f"{name} should be numbers (a float or an array), got {type(value).__name__}") from None
+    from bncourse.casecheck import numbers
+
+    return numbers(name, value, CheckFailed)
 
 
 def _looks_rounded(values: np.ndarray) -> bool:
@@ -49,11 +46,10 @@ def expect_close(name, value, expected, mistakes=(), *, rtol=1e-9, atol=1e-12, q
     want = np.asarray(expected, dtype=np.float64)
 
     def matching_mistake():
-        for wrong, hint in mistakes:
-            wrong = np.asarray(wrong, dtype=np.float64)
-            if wrong.shape == got.shape and np.allclose(got, wrong, rtol=max(rtol, 1e-7), atol=atol, equal_nan=True):
-                return f"{name}: {hint}"
-        return None
+        from bncourse.casecheck import matching_hint
+
+        hint = matching_hint(got, mistakes, rtol=max(rtol, 1e-7), atol=atol)
+        return f"{name}: {hint}" if hint else None
 
     if got.shape != want.shape:
         hint = matching_mistake() or ""
@@ -307,11 +303,9 @@ def _numbers(name, value):
 
 
 def _first(got, variants, rtol=1e-5, atol=1e-5):
-    for wrong, hint in variants:
-        wrong = np.asarray(wrong, dtype=np.float64)
-        if wrong.shape == got.shape and np.allclose(got, wrong, rtol=rtol, atol=atol, equal_nan=True):
-            return hint
-    return None
+    from bncourse.casecheck import matching_hint
+
+    return matching_hint(got, variants, rtol, atol)
 
 
 def _is_relu(layer):

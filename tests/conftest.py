@@ -56,6 +56,19 @@ def judge_catalog_entry(results, path, ns, msg, *, generic=(), leaks=r"\d\.\d{4,
     assert expect.lower() in msg.lower(), f"{path.name}: expected the message to name {expect!r}: {msg}"
 
 
+def judge_visible_verdict(path, msg, fallbacks):
+    """The released notebook's visible check on a catalog entry gives the hidden check's verdict:
+    ``msg`` (its failure message, None if it passed) names the entry's EXPECT phrase and none of the
+    generic ``fallbacks`` for a file under ``wrong/``; a file under ``correct/`` passes."""
+    if path.parent.name == "correct":
+        assert msg is None, f"{path.name}: the visible check rejects a correct implementation: {msg}"
+        return
+    expect = load_catalog_file(path)["EXPECT"]
+    assert msg is not None, f"{path.name}: the visible check passes a wrong implementation"
+    assert not any(f in msg for f in fallbacks), f"{path.name}: generic visible message: {msg}"
+    assert expect.lower() in msg.lower(), f"{path.name}: the visible check does not name {expect!r}: {msg}"
+
+
 def catalog_table(results) -> list[str]:
     """Lines of a (implementation, target, verdict, message) table for REPORTS."""
     w = max(len(r[0]) for r in results)

@@ -26,7 +26,7 @@ import pytest  # noqa: E402
 from test_keras_checks_catalog import CORRECT, WRONG  # noqa: E402
 
 from bncourse.casecheck import GENERIC  # noqa: E402
-from conftest import ROOT, load_catalog_file  # noqa: E402
+from conftest import ROOT, judge_visible_verdict, load_catalog_file  # noqa: E402
 
 #: catalog TARGET -> (lesson, answer cell id)
 WHERE = {
@@ -115,14 +115,9 @@ def test_definitions_only_keeps_definitions_and_drops_training():
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("path", WRONG, ids=[p.stem for p in WRONG])
 def test_wrong_entry_fails_the_visible_check_with_the_hidden_checks_hint(path):
-    expect = load_catalog_file(path)["EXPECT"]
-    msg = visible_verdict(path)
-    assert msg is not None, f"{path.name}: the visible check passes a wrong implementation"
-    assert not any(f in msg for f in FALLBACKS), f"{path.name}: generic visible message: {msg}"
-    assert expect.lower() in msg.lower(), f"{path.name}: the visible check does not name {expect!r}: {msg}"
+    judge_visible_verdict(path, visible_verdict(path), FALLBACKS)
 
 
 @pytest.mark.parametrize("path", CORRECT, ids=[p.stem for p in CORRECT])
 def test_correct_entry_passes_the_visible_check(path):
-    msg = visible_verdict(path)
-    assert msg is None, f"{path.name}: the visible check rejects a correct implementation: {msg}"
+    judge_visible_verdict(path, visible_verdict(path), FALLBACKS)

@@ -23,6 +23,7 @@ from bncourse.casecheck import (  # noqa: F401
     TOLERANCES,
     carried_forward_value,
     check_layer,
+    numbers,
     run_backward,
     run_outputs,
     variant_values,
@@ -36,10 +37,7 @@ EXACT = dict(rtol=1e-9, atol=1e-12)  # as tight as the visible checks (bncourse.
 
 
 def _arr(name, value):
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise AssertionError(f"{name} should be numbers, got {type(value).__name__}") from None
+    return numbers(name, value)
 
 
 def assert_exact(name, value, expected, *, rtol=EXACT["rtol"], atol=EXACT["atol"]):

@@ -20,28 +20,19 @@ import numpy as np
 
 import bn_reference as ref
 from bn_checks import call_pure
-from bncourse.casecheck import variant_values
+from bncourse.casecheck import matching_hint, numbers, variant_values
 
 WEIGHT_NAMES = ("gamma", "beta", "moving_mean", "moving_variance")
 INFERENCE_TOL = dict(rtol=1e-5, atol=1e-5)  # bn_inference_from_layer: right, and "matches a known mistake"
 
 
 def _arr(name, value):
-    if value is None:
-        raise AssertionError(f"{name} returned None: return the result.")
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise AssertionError(f"{name} should return numbers (an array), got {type(value).__name__}.") from None
+    return numbers(name, value)
 
 
 def _match(got, variants, rtol=1e-5, atol=1e-6):
     """The hint of the first ``(value, hint)`` variant that ``got`` matches, else None."""
-    for value, hint in variants:
-        value = np.asarray(value, dtype=np.float64)
-        if value.shape == got.shape and np.allclose(got, value, rtol=rtol, atol=atol, equal_nan=True):
-            return hint
-    return None
+    return matching_hint(got, variants, rtol, atol)
 
 
 # --------------------------------------------------------------------------- lesson 05 (a)

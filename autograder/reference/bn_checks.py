@@ -23,6 +23,7 @@ from bncourse.casecheck import (  # noqa: F401
     TOLERANCES,
     carried_forward_value,
     check_layer,
+    matching_hint,
     numbers,
     run_backward,
     run_outputs,
@@ -84,7 +85,7 @@ def check_normalize_1d(normalize):
         if got.shape != x.shape:
             raise AssertionError(f"normalize returned shape {got.shape} for a batch of shape {x.shape} ({label}).")
         if not np.allclose(got, want[:, 0], rtol=1e-6, atol=1e-6):
-            raise AssertionError(f"normalize is wrong on {label}. " + _diagnose_1d(normalize, x, g, b, kw, got))
+            raise AssertionError(f"normalize is wrong on {label}. " + _diagnose_1d(x, g, b, kw, got))
 
 
 def _normalize_variants(x, g, b, eps):
@@ -105,12 +106,9 @@ def _normalize_variants(x, g, b, eps):
     return v
 
 
-def _diagnose_1d(normalize, x, g, b, kw, got):
-    hint = variant_values(_normalize_variants(x, g, b, kw.get("eps", 1e-3)))
-    for h, want in hint:
-        if got.shape == want.shape and np.allclose(got, want, rtol=1e-6, atol=1e-6):
-            return h
-    return "Compare each step with the formulas."
+def _diagnose_1d(x, g, b, kw, got):
+    variants = [(value, hint) for hint, value in variant_values(_normalize_variants(x, g, b, kw.get("eps", 1e-3)))]
+    return matching_hint(got, variants, rtol=1e-6, atol=1e-6) or "Compare each step with the formulas."
 
 
 def normalize_table():
@@ -157,7 +155,7 @@ def _one_pass(x, gamma, beta, eps, axes):
     return gamma * ((x - mean) / np.sqrt(var + x.dtype.type(eps))).astype(np.float64) + beta
 
 
-def _forward_variants(x, gamma, beta, eps, axes=(0,), stats="the batch (axis=0)"):
+def _forward_variants(x, gamma, beta, eps, axes=(0,)):
     g, b = np.asarray(gamma, dtype=np.float64), np.asarray(beta, dtype=np.float64)
     v = [
         (lambda: _bn(x, g, b, eps, axes, ddof=1),

@@ -55,11 +55,27 @@ import sys
 import time
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bngrader import runner, settings
 from bngrader.settings import INSTRUCTOR, PACKAGE, REFERENCE, ROOT
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """How a run grades each submission: its limits, sandbox, deadline and outputs. Part of every
+    submission's fingerprint, so changing one regrades (the ledger keeps results per options)."""
+
+    cell_timeout: int = 120  # seconds per cell
+    notebook_timeout: int = 900  # seconds per notebook
+    memory_mb: int = 3000  # per kernel, tmpfs files included
+    disk_mb: int = 200  # per kernel, also the largest file it may write
+    max_files: int = 2000  # files and folders a kernel may create
+    sandbox: str = "auto"  # "bwrap", "none", or "auto" (bwrap where it works)
+    deadline: str | None = None  # ISO time; later hand-ins are late
+    gradescope: bool = False  # also write gradescope/<student>/<assignment>/results.json
+    keep_work: bool = False  # keep each submission's scratch folder
 
 
 class GradingError(Exception):
@@ -375,7 +391,7 @@ def copy_flags(subs: dict[str, Path], notebooks: list[str], assignment: str) -> 
 
 # ============================================================================ worker side
 
-def _course_config(course: Path, db: Path, assignment: str, student: str, opts: dict):
+def _course_config(course: Path, db: Path, assignment: str, student: str, opts: GradeOptions):
     from traitlets.config import Config
 
     from bngrader.hardening import harden
@@ -391,10 +407,10 @@ def _course_config(course: Path, db: Path, assignment: str, student: str, opts: 
     c.CourseDirectory.assignment_id = assignment
     c.CourseDirectory.student_id = student
     # the same hardened execution, sanitising and hidden-test clearing as nbgrader_config.py
-    harden(c, cell_timeout=opts["cell_timeout"], notebook_timeout=opts["notebook_timeout"],
-           memory_mb=opts["memory_mb"], sandbox=opts["sandbox"], work_dir=str(course.parent / "run"))
-    c.HardenedExecute.disk_limit_mb = opts.get("disk_mb", 200)
-    c.HardenedExecute.max_files = opts.get("max_files", 2000)
+    harden(c, cell_timeout=opts.cell_timeout, notebook_timeout=opts.notebook_timeout,
+           memory_mb=opts.memory_mb, sandbox=opts.sandbox, work_dir=str(course.parent / "run"))
+    c.HardenedExecute.disk_limit_mb = opts.disk_mb
+    c.HardenedExecute.max_files = opts.max_files
     return c
 
 
@@ -656,7 +672,7 @@ def _grade_submission(task: dict) -> dict:
     rows, grades = _scores(course, db, task, flags, valid, start)
     lap("scores")
     _feedback(course, db, task, rows, valid, log_lines)
-    if not task["options"].get("keep_work"):
+    if not task["options"].keep_work:
         with contextlib.suppress(OSError):
             remove_tree(work)
     lap("feedback")
@@ -670,7 +686,7 @@ def _inspect_submission(task: dict, src: Path, staged: Path) -> tuple[dict[str, 
     timestamp, problem = read_timestamp(src / "timestamp.txt")
     if timestamp:  # nbgrader reads the checked, normalised time, never the student's file
         (staged / "timestamp.txt").write_text(timestamp)
-    late = lateness(timestamp, task["options"].get("deadline"))
+    late = lateness(timestamp, task["options"].deadline)
     for name in task["notebooks"]:
         if problem:
             flags[name].append(("bad_timestamp", f"{problem}; graded without a hand-in time"))
@@ -756,7 +772,7 @@ def _feedback(course: Path, db: Path, task: dict, rows: list[dict], valid: dict,
         except Exception as exc:  # noqa: BLE001
             log_lines.append(f"feedback failed: {exc}")
     _copy_back(course, out, student, assignment, [r["notebook"] for r in rows if r["notebook"] in valid])
-    if opts.get("gradescope"):
+    if opts.gradescope:
         gs = out / "gradescope" / student / assignment
         gs.mkdir(parents=True, exist_ok=True)
         (gs / "results.json").write_text(json.dumps(_gradescope(rows), indent=1))
@@ -1027,13 +1043,10 @@ def _warm_worker():
     from bngrader import hardened  # noqa: F401
 
 
-def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_path: Path | None = None,
-                pattern: str = DEFAULT_PATTERN, out: Path = INSTRUCTOR, workers: int | None = None,
-                scheduler: str | None = None, cell_timeout: int = 120, notebook_timeout: int = 900,
-                memory_mb: int = 3000, disk_mb: int = 200, max_files: int = 2000, sandbox: str = "auto",
-                deadline: str | None = None, task_timeout: float | None = None,
-                gradescope: bool = False, regrade: bool = False, gradebook: Path | None = None,
-                keep_work: bool = False, quiet: bool = False) -> list[dict]:
+def grade_class(assignments: list[str], options: GradeOptions = GradeOptions(), *, submitted: Path | None = None,
+                zip_path: Path | None = None, pattern: str = DEFAULT_PATTERN, out: Path = INSTRUCTOR,
+                workers: int | None = None, scheduler: str | None = None, task_timeout: float | None = None,
+                regrade: bool = False, gradebook: Path | None = None, quiet: bool = False) -> list[dict]:
     """Grade every submission of ``assignments``; write grades.csv and friends under ``out``.
     Returns the CSV rows. Raises :class:`GradingError` for a problem with the run itself."""
     from bngrader.course import grading_env
@@ -1044,7 +1057,7 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or default_workers()
-    sandbox = _check_run(assignments, sandbox, deadline, quiet)
+    options = replace(options, sandbox=_check_run(assignments, options.sandbox, options.deadline, quiet))
     master_db = Path(gradebook).resolve() if gradebook else out / "gradebook.db"
     template, info = prepare(out, master_db)
     tasks, results, cell_names, rejected, notes = [], {}, [], [], {}
@@ -1053,12 +1066,9 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
         maxes, cell_max, given = info[assignment]
         notebooks = sorted(maxes)
         cell_names += [c for nb in notebooks for c in cell_max[nb] if c not in cell_names]
-        options = {"assignment": assignment, "cell_timeout": cell_timeout, "notebook_timeout": notebook_timeout,
-                   "memory_mb": memory_mb, "disk_mb": disk_mb, "max_files": max_files, "sandbox": sandbox,
-                   "deadline": deadline, "gradescope": gradescope,
-                   "keep_work": keep_work, "version": LEDGER_VERSION, "grader": grader_version(assignment)}
         base = {"assignment": assignment, "notebooks": notebooks, "max_scores": maxes, "cell_max": cell_max,
-                "release_cells": given, "template_db": str(template), "out": str(out), "options": options}
+                "release_cells": given, "template_db": str(template), "out": str(out), "options": options,
+                "grader": grader_version(assignment)}
         new, cached, refused = _plan(intake, base, out, regrade, notes)
         tasks += new
         results.update(cached)
@@ -1068,7 +1078,7 @@ def grade_class(assignments: list[str], *, submitted: Path | None = None, zip_pa
             _say_plan(assignment, intake, len(cached), refused)
     if tasks:
         _run(tasks, results, notes, master_db, out, workers, scheduler,
-             task_timeout or notebook_timeout + 600, sandbox, "class" if len(assignments) > 1 else assignments[0],
+             task_timeout or options.notebook_timeout + 600, options.sandbox, "class" if len(assignments) > 1 else assignments[0],
              quiet)
     rows = sorted([row for key in sorted(results) for row in results[key]["rows"]] + rejected,
                   key=lambda r: (r["assignment"], r["student"]))
@@ -1102,7 +1112,8 @@ def _check_run(assignments: list[str], sandbox: str, deadline: str | None, quiet
 
 def _plan(intake: Intake, base: dict, out: Path, regrade: bool, notes: dict):
     """One assignment's submissions -> (tasks to grade, results the ledger already has, refused ones)."""
-    assignment, options = base["assignment"], base["options"]
+    assignment = base["assignment"]
+    options = {**asdict(base["options"]), "assignment": assignment, "version": LEDGER_VERSION, "grader": base["grader"]}
     ledger = out / "ledger" / assignment
     ledger.mkdir(parents=True, exist_ok=True)
     tasks, cached, refused = [], {}, list(intake.rejected)
@@ -1248,13 +1259,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C works even if started with SIGINT ignored
     start = time.monotonic()
     try:
-        rows = grade_class(args.assignments, submitted=args.submitted, zip_path=args.zip, pattern=args.pattern,
-                           out=args.out, workers=args.workers, scheduler=args.scheduler,
-                           cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                           memory_mb=args.memory_mb, disk_mb=args.disk_mb, max_files=args.max_files,
-                           sandbox=args.sandbox, deadline=args.deadline, task_timeout=args.task_timeout,
-                           gradescope=args.gradescope, regrade=args.regrade, gradebook=args.gradebook,
-                           keep_work=args.keep_work)
+        options = GradeOptions(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+                               memory_mb=args.memory_mb, disk_mb=args.disk_mb, max_files=args.max_files,
+                               sandbox=args.sandbox, deadline=args.deadline, gradescope=args.gradescope,
+                               keep_work=args.keep_work)
+        rows = grade_class(args.assignments, options, submitted=args.submitted, zip_path=args.zip,
+                           pattern=args.pattern, out=args.out, workers=args.workers, scheduler=args.scheduler,
+                           task_timeout=args.task_timeout, regrade=args.regrade, gradebook=args.gradebook)
     except KeyboardInterrupt:
         return 130
     except GradingError as exc:

@@ -5,7 +5,7 @@ forged messages as a hostile kernel would send them (names of code to import, ha
 out of range, wrong shapes, oversize length prefixes, truncated or invalid bodies, deep
 nesting, forged ``.npy`` headers and Keras configs), each refused with ``BridgeError``
 and none importing, running or allocating what it names. The grader's client
-(``hardened._Bridge`` and ``HardenedExecute._rpc``) is tested against the real agent
+(``bngrader.bridge``: ``BridgeClient`` and ``CellBridge``) is tested against the real agent
 (the module's own source exec'd in a subprocess, as in a kernel) and against forged
 agents on a Unix socket.
 """
@@ -561,17 +561,17 @@ def _agent_process(tmp_path, student=STUDENT, max_bytes=wire.DEFAULT_MAX_BYTES, 
 
 
 def _client(path, max_bytes=wire.DEFAULT_MAX_BYTES, timeout=10.0):
-    """The grader's real client: HardenedExecute._rpc and hardened._Bridge, on a connected socket."""
-    from bngrader import hardened
+    """The grader's real client (bngrader.bridge: BridgeClient and CellBridge), on a connected socket."""
+    from bngrader import bridge, hardened
 
     ex = hardened.HardenedExecute(bridge_max_mb=max(1, max_bytes // 2**20))
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.connect(path)
-    ex._bridge, ex._bridge_refused, ex._request_id, ex._fatal, ex._oom = conn, None, 0, None, False
-    ex._test_deadline = time.monotonic() + timeout
     ex.timeout = int(timeout)
-    ex._kernel_alive = lambda: True
-    return ex, hardened._Bridge(ex, 0)
+    client = bridge.BridgeClient(ex, str(path))
+    client.conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.conn.connect(path)
+    client.start_test(time.monotonic() + timeout)
+    client.kernel_alive = lambda: True
+    return client, bridge.CellBridge(client, 0)
 
 
 @pytest.fixture
@@ -691,7 +691,7 @@ def test_the_client_refuses_forged_agents(tmp_path, kind, canary_module):
             bridge.request({"op": "lookup", "names": ["f"]})
         assert time.monotonic() - start < 5  # refused at once, not at the 10 s deadline
         out_of_step = FORGED_AGENTS[kind][1]
-        assert (ex._bridge is None and bool(ex._bridge_refused)) == out_of_step
+        assert (ex.conn is None and bool(ex.refused)) == out_of_step
         if out_of_step:
             with pytest.raises(wire.BridgeError, match="stopped talking"):
                 bridge.request({"op": "lookup", "names": ["f"]})
@@ -701,19 +701,19 @@ def test_the_client_refuses_forged_agents(tmp_path, kind, canary_module):
 
 
 def test_the_deadline_ends_a_response_that_never_finishes(tmp_path):
-    from bngrader import hardened
+    from bngrader.bridge import Fatal
 
     path, stop = str(tmp_path / "forged.sock"), threading.Event()
     _forged_agent(path, "trickle", stop)
     ex, bridge = _client(path, timeout=2.0)
     start = time.monotonic()
     try:
-        with pytest.raises(hardened._Fatal):  # a timeout, as for a cell that hangs: the kernel is restarted
+        with pytest.raises(Fatal):  # a timeout, as for a cell that hangs: the kernel is restarted
             bridge.request({"op": "lookup", "names": ["f"]})
     finally:
         stop.set()
     assert 1.5 < time.monotonic() - start < 8
-    assert "timed out" in str(ex._fatal)
+    assert "timed out" in str(ex.fatal)
 
 
 def test_a_patched_agent_cannot_make_the_grader_import_or_run_code(tmp_path, canary_module):

@@ -38,7 +38,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -54,7 +53,8 @@ from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 
 from bngrader import fsguard, reference, wire
-from bngrader.sandbox import kernel_env, peer_in_tree, sandbox_argv
+from bngrader.bridge import BridgeClient, CellBridge, Fatal
+from bngrader.sandbox import kernel_env, sandbox_argv
 from bngrader.watcher import Watcher
 
 
@@ -83,10 +83,6 @@ def error_output(ename: str, evalue: str) -> NotebookNode:
 
 def stream_output(text: str) -> NotebookNode:
     return NotebookNode(output_type="stream", name="stdout", text=text)
-
-
-class _Fatal(Exception):
-    """The kernel timed out or died during a call from a test cell."""
 
 
 class HardenedExecute(Execute):
@@ -161,8 +157,8 @@ class HardenedExecute(Execute):
                               stderr=self._kernel_log, cwd=self._kernel_cwd)
         self.start_new_kernel_client()
         self.wait_for_reply(self.kc.kernel_info())
-        self._bridge, self._bridge_refused, self._request_id = None, None, 0
         proc = getattr(self.km.provisioner, "process", None)
+        self._client = BridgeClient(self, os.path.join(self._socket_dir, f"bridge-{self._restarts}"))
         self._watcher = None if proc is None else Watcher(
             proc.pid, memory_mb=self.memory_limit_mb, disk_mb=self.disk_limit_mb, max_files=self.max_files,
             roots=[str(Path(self.work_dir) / "kernel"), getattr(self, "_socket_dir", None) or ""])
@@ -173,9 +169,8 @@ class HardenedExecute(Execute):
             with contextlib.suppress(Exception):
                 self._cleanup_kernel()
         self.km = self.kc = None
-        if getattr(self, "_bridge", None) is not None:
-            self._bridge.close()
-            self._bridge = None
+        if getattr(self, "_client", None) is not None:
+            self._client.close()
         if getattr(self, "_kernel_log", None):
             self._kernel_log.close()
 
@@ -186,7 +181,8 @@ class HardenedExecute(Execute):
 
     def _limit_reason(self) -> str | None:
         """Why the watcher stopped the kernel (memory or disk quota), or None."""
-        return self._watcher.reason if self._watcher is not None else None
+        watcher = getattr(self, "_watcher", None)
+        return watcher.reason if watcher is not None else None
 
     # ------------------------------------------------------------------ outputs
     def output(self, outs, msg, display_id, cell_index):
@@ -297,91 +293,10 @@ class HardenedExecute(Execute):
             self.nb.cells[index] = original
 
     # ------------------------------------------------------------------ hidden tests
-    def _connect(self, index):
-        """Install the bridge in the kernel (one cell execution) and connect to its socket."""
-        path = os.path.join(self._socket_dir, f"bridge-{self._restarts}")  # one per kernel
-        code = wire.bootstrap_code(path, self.bridge_max_mb * 2**20)
-        cell = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[])
-        self._side_execute(cell, index)
-        errors = [o for o in cell.outputs if o.output_type == "error"]
-        if errors:
-            raise wire.RemoteError(f"the grader could not reach the notebook's code ({errors[0].ename})")
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        # within the test's deadline: a kernel that fills the socket's backlog cannot hold the grader
-        conn.settimeout(max(0.05, self._test_deadline - time.monotonic()))
-        conn.connect(path)
-        proc = getattr(self.km.provisioner, "process", None)
-        if proc is None or not peer_in_tree(conn, proc.pid):
-            # the socket folder is the kernel's: it may have swapped the path for a link to
-            # another socket on this machine. Only the kernel's own process tree may answer.
-            conn.close()
-            raise wire.RemoteError("the grader could not reach the notebook's code (the bridge socket "
-                                   "was answered by a process outside the kernel)")
-        self._bridge = conn
-
-    def _kernel_alive(self) -> bool:
-        proc = getattr(getattr(self.km, "provisioner", None), "process", None)
-        for _ in range(20):  # the socket closes a moment before the process is gone
-            if proc is None or proc.poll() is not None:
-                return False
-            time.sleep(0.05)
-        return True
-
-    def _refuse(self, exc: wire.BridgeError):
-        """The kernel sent a message the grader refuses: this connection is out of step, so it
-        is closed for good (this kernel's later tests fail with the same reason)."""
-        self._bridge_refused = str(exc)
-        if self._bridge is not None:
-            with contextlib.suppress(OSError):
-                self._bridge.close()
-            self._bridge = None
-        raise wire.BridgeError(f"the grader refused the notebook's answer: {exc}") from None
-
-    def _rpc(self, request, index):
-        """One request to the bridge in the kernel, within the test cell's deadline. A timeout or
-        a dead kernel is fatal for the cell; a refused message fails the test with its reason."""
-        if self._fatal is not None:
-            raise _Fatal("the kernel is gone")
-        if self._bridge_refused:
-            raise wire.BridgeError(f"the grader stopped talking to this notebook: {self._bridge_refused}")
-        self._request_id += 1
-        request = {**request, "id": self._request_id}
-        max_bytes = self.bridge_max_mb * 2**20
-        try:
-            if self._bridge is None:
-                self._connect(index)
-            self._bridge.settimeout(max(0.05, self._test_deadline - time.monotonic()))
-            wire.send(self._bridge, request, max_bytes)  # too large: refused before a byte is sent
-            data = wire.receive(self._bridge, max_bytes, deadline=self._test_deadline)
-        except (CellTimeoutError, TimeoutError):
-            self._fatal = CellTimeoutError(f"Cell execution timed out after {self.timeout} s")
-            raise _Fatal("timeout") from None
-        except DeadKernelError as exc:
-            self._fatal = exc
-            raise _Fatal("dead kernel") from None
-        except wire.MessageTooLarge:
-            raise  # the grader's own request: nothing was sent, the connection is in step
-        except wire.BridgeError as exc:
-            self._refuse(exc)
-        except OSError:
-            data = None
-        if data is None:
-            if self._limit_reason() or not self._kernel_alive():
-                self._fatal = DeadKernelError("Kernel died")
-                raise _Fatal("dead kernel")
-            raise wire.RemoteError("the grader lost contact with the notebook's code (was the kernel's state "
-                                   "tampered with?)")
-        try:
-            data = wire.check_response(data, self._request_id)
-        except wire.BridgeError as exc:
-            self._refuse(exc)
-        if "error" in data:
-            wire.raise_remote(data["error"])
-        return data["ok"]
-
     def _run_test_outside(self, cell, index):
         reference.enable()  # the hidden tests import the reference checks: in this process only
-        self._fatal, self._test_deadline = None, time.monotonic() + self.timeout
+        client = self._client
+        client.start_test(time.monotonic() + self.timeout)
         cell.outputs = []
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
         try:
@@ -389,20 +304,20 @@ class HardenedExecute(Execute):
         except SyntaxError as exc:
             cell.outputs.append(error_output("SyntaxError", str(exc)))
             return
-        bridge = _Bridge(self, index)
+        bridge = CellBridge(client, index)
         loaded, bound = _names(tree)
         wanted = sorted(n for n in loaded - bound if not hasattr(builtins, n) and not n.startswith("__"))
         if wanted:
             try:
                 self._checker_ns.update(bridge.request({"op": "lookup", "names": wanted}))
-            except _Fatal:
+            except Fatal:
                 pass
             except Exception as exc:  # noqa: BLE001 - the notebook's values are out of reach: the test fails
                 cell.outputs.append(error_output(type(exc).__name__, str(exc)))
                 return
         out = io.StringIO()
         error = None
-        if self._fatal is None:
+        if client.fatal is None:
             try:
                 with contextlib.redirect_stdout(out):
                     exec(compile(tree, f"<test cell {grade_id}>", "exec"), self._checker_ns)
@@ -410,34 +325,8 @@ class HardenedExecute(Execute):
                 error = exc
         if out.getvalue():
             cell.outputs.append(stream_output(out.getvalue()))
-        if self._fatal is not None:
-            raise self._fatal
+        if client.fatal is not None:
+            raise client.fatal
         if error is not None:
             message = str(error) or repr(error)
             cell.outputs.append(error_output(type(error).__name__, message))
-
-
-class _Bridge:
-    """Grader-side end of :mod:`wire` for one test cell."""
-
-    def __init__(self, executor: HardenedExecute, index: int):
-        self.executor, self.index = executor, index
-
-    def decode(self, data):
-        return wire.decode(data, remote=lambda handle: wire.RemoteObject(self, handle))
-
-    def request(self, request, raw=False):
-        result = self.executor._rpc(request, self.index)
-        if raw:
-            return result
-        if request["op"] != "lookup":
-            return self.decode(result)
-        if type(result) is not dict or not set(result) <= set(request["names"]):
-            self.executor._refuse(wire.BridgeError("a lookup answered with names the test did not ask for"))
-        values = {}
-        for name, data in result.items():
-            try:
-                values[name] = self.decode(data)
-            except wire.BridgeError as exc:
-                raise wire.BridgeError(f"the notebook's {name!r} was refused: {exc}") from None
-        return values

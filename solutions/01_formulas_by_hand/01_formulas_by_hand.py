@@ -366,8 +366,8 @@ for m, by_hand in [(0.99, moving_099), (0.9, moving_09)]:
 #
 # Not every implementation does this. PyTorch's `BatchNorm` normalizes with the biased batch
 # variance too, but averages the **unbiased** one, $\frac{N}{N-1}\sigma^2 = 14/3$, into its
-# running variance (its documentation: "the value stored in the moving average of the
-# standard-deviation is calculated via the unbiased estimator"); with its momentum 0.1 that
+# running variance (its documentation: the running variance is computed with the unbiased
+# estimator, `torch.var(input, correction=1)`); with its momentum 0.1 that
 # means $0.9 \cdot 1 + 0.1 \cdot 14/3 \approx 1.367$ after one step, not $14/3$ itself. The
 # original paper does the same for its inference statistics: Ioffe and Szegedy's
 # Algorithm 2 sets $\mathrm{Var}[x] = \frac{m}{m-1}\,\mathrm{E}_B[\sigma_B^2]$ for batches of

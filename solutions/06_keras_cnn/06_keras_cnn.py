@@ -206,8 +206,8 @@ print(f"training mode (batch statistics):   {acc_batch:.4f}")
 # $\mathrm{Var}[x] = \frac{m}{m-1}\,\mathrm{E}_B[\sigma_B^2]$, with $m$ the number of values per
 # statistic in a batch, while Keras averages the biased batch variances into its moving
 # variance. The exercise follows Keras, so the result is what Keras itself would store. After
-# a convolution $m = N \cdot H \cdot W$ is in the tens of thousands and the factor is 1 to four
-# decimals (for $m = 15{,}488$ it is $1.00006$); after the Dense layer, with $m = 128$, it is $128/127 \approx 1.008$.
+# a convolution $m = N \cdot H \cdot W$ is in the tens of thousands and the factor is within
+# $10^{-4}$ of 1 (for $m = 15{,}488$ it is $1.00006$); after the Dense layer, with $m = 128$, it is $128/127 \approx 1.008$.
 #
 # ## Exercise 2 · Re-estimate the statistics
 #

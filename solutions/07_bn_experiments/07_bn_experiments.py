@@ -579,9 +579,9 @@ bncourse.record("bn_before_minus_after_acc", round(float(difference.mean()), 4))
 # (CaffeNet-style net, images resized to 128 pixels, LSUV initialization) compares the two
 # placements like for like and finds BN *after* the ReLU better: top-1 accuracy 49.9% vs
 # 47.4% without BN's scale-and-bias layer, and 49.3% vs 47.8% with it. Its GoogLeNet runs
-# favour BN *before* the ReLU, but they compare BN before *with* the scale-and-bias layer
-# against BN after *without* it, so they are not like for like and we do not quote them as a
-# measurement of the placement. It remains an empirical question: if it matters for your
+# favour BN *before* the ReLU, but they compare BN before *with* the scale-and-bias layer and
+# orthogonal initialization against BN after *without* it and with LSUV, so they are not like
+# for like and we do not quote them as a measurement of the placement. It remains an empirical question: if it matters for your
 # model, measure it there.
 
 # %% [markdown]

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 from bngrader import runner
 
 
+@dataclass(frozen=True)
+class Job:
+    kind: str
+    token: str
+    started: str
+
+
 def work(task):
     runner.mark_started(task)
-    kind = task["kind"]
+    kind = task.kind
     if kind == "raise":
         raise ValueError("broken grader code")
     if kind == "die":
@@ -23,7 +31,7 @@ def work(task):
     if kind == "hang":
         time.sleep(120)
     time.sleep(0.2)
-    return {"ok": task["token"]}
+    return {"ok": task.token}
 
 
 def failed(task, why):
@@ -31,21 +39,20 @@ def failed(task, why):
 
 
 def _tasks(tmp_path, kinds):
-    return [{"kind": k, "token": f"{k}-{i}", "started": str(tmp_path / f"{k}-{i}.started")}
-            for i, k in enumerate(kinds)]
+    return [Job(k, f"{k}-{i}", str(tmp_path / f"{k}-{i}.started")) for i, k in enumerate(kinds)]
 
 
 def _run(tmp_path, kinds, **kw):
     got = {}
 
     def on_result(task, result):
-        assert task["token"] not in got, f"{task['token']} got two results"
-        got[task["token"]] = result
+        assert task.token not in got, f"{task.token} got two results"
+        got[task.token] = result
 
     tasks = _tasks(tmp_path, kinds)
     start = time.monotonic()
     runner.run(tasks, work, on_result, failed, workers=2, **kw)
-    assert sorted(got) == sorted(t["token"] for t in tasks)
+    assert sorted(got) == sorted(t.token for t in tasks)
     return got, time.monotonic() - start
 
 

@@ -78,6 +78,30 @@ class GradeOptions:
     keep_work: bool = False  # keep each submission's scratch folder
 
 
+@dataclass(frozen=True)
+class Task:
+    """One student's submission of one assignment, as a worker grades it (picklable: it travels
+    to worker processes and Dask workers)."""
+
+    assignment: str
+    student: str
+    folder: str  # the submission as handed in (only read)
+    notebooks: list[str]  # the assignment's notebook names
+    max_scores: dict  # notebook -> max score
+    cell_max: dict  # notebook -> test cell -> max score
+    release_cells: dict  # notebook -> cell id -> the released cell (to tell an untouched notebook)
+    template_db: str  # the gradebook the worker copies for this submission
+    out: str  # the output folder (feedback/, autograded/, gradescope/)
+    options: GradeOptions
+    grader: str  # version of the solutions and the grader, for the fingerprint
+    work: str  # this submission's scratch folder
+    flags: dict  # notebook -> [(status, reason)] found before grading (copies, links)
+    fingerprint: str  # files and options: the ledger's key
+    ledger: str  # where the finished result is kept
+    started: str  # the file the worker marks when it starts (runner's deadline)
+    token: str  # this run's mark
+
+
 class GradingError(Exception):
     """A problem with the whole run (its arguments, its input), not with one submission: the
     command line prints it and exits with status 2. Per-submission problems are statuses."""
@@ -451,8 +475,8 @@ def _stage_notebooks(task: dict, src: Path, staged: Path) -> tuple[dict[str, lis
     Returns (flags per notebook, notebooks to grade)."""
     from bngrader.fsguard import UnsafeFile, read_regular, scan_folder
 
-    notebooks = task["notebooks"]
-    flags: dict[str, list[tuple[str, str]]] = {n: list(map(tuple, task.get("flags", {}).get(n, []))) for n in notebooks}
+    notebooks = task.notebooks
+    flags: dict[str, list[tuple[str, str]]] = {n: list(map(tuple, task.flags.get(n, []))) for n in notebooks}
     valid = {}
     if os.path.islink(src) or os.path.islink(src.parent):
         for name in notebooks:
@@ -483,7 +507,7 @@ def _stage_notebooks(task: dict, src: Path, staged: Path) -> tuple[dict[str, lis
         if problem:
             flags[name].append(("invalid_notebook", problem))
             continue
-        tampered, deleted, findings = _inspect(nb, task["release_cells"][name])
+        tampered, deleted, findings = _inspect(nb, task.release_cells[name])
         if tampered:
             flags[name].append(("tampered", f"edited read-only/test cells {', '.join(tampered)} (restored)"))
         if deleted:
@@ -633,10 +657,10 @@ def failed_result(task: dict, why: str, error: str | None = None) -> dict:
     """The result of a submission the grader could not grade: each notebook 0 points, status
     ``invalid_notebook`` with ``why``; marked as an error, so the ledger does not keep it and
     the next run tries again."""
-    rows = [{"student": task["student"], "assignment": task["assignment"], "notebook": name,
-             "status": "invalid_notebook", "score": 0.0, "max_score": task["max_scores"].get(name, 0.0),
+    rows = [{"student": task.student, "assignment": task.assignment, "notebook": name,
+             "status": "invalid_notebook", "score": 0.0, "max_score": task.max_scores.get(name, 0.0),
              "reason": f"grading failed: {why}", "flags": ["error"], "cells": {}, "seconds": 0.0}
-            for name in task["notebooks"]]
+            for name in task.notebooks]
     return {"rows": rows, "grades": {}, "error": error or why, "timestamp": None}
 
 
@@ -649,21 +673,21 @@ def _grade_submission(task: dict) -> dict:
     from bngrader.fsguard import remove_tree
 
     start = time.monotonic()
-    work = Path(task["work"])
+    work = Path(task.work)
     remove_tree(work)
     course = work / "course"
-    staged = course / "submitted" / task["student"] / task["assignment"]
+    staged = course / "submitted" / task.student / task.assignment
     staged.mkdir(parents=True)
     (work / "run").mkdir()
     db = course / "gradebook.db"
-    shutil.copyfile(task["template_db"], db)
+    shutil.copyfile(task.template_db, db)
     log_lines: list[str] = []
     timing = {}
 
     def lap(stage):
         timing[stage] = round(time.monotonic() - start - sum(timing.values()), 3)
 
-    flags, valid, timestamp = _inspect_submission(task, Path(task["folder"]), staged)
+    flags, valid, timestamp = _inspect_submission(task, Path(task.folder), staged)
     lap("prepare")
     if valid:
         _autograde(course, db, task, flags, valid, log_lines)
@@ -672,7 +696,7 @@ def _grade_submission(task: dict) -> dict:
     rows, grades = _scores(course, db, task, flags, valid, start)
     lap("scores")
     _feedback(course, db, task, rows, valid, log_lines)
-    if not task["options"].keep_work:
+    if not task.options.keep_work:
         with contextlib.suppress(OSError):
             remove_tree(work)
     lap("feedback")
@@ -686,8 +710,8 @@ def _inspect_submission(task: dict, src: Path, staged: Path) -> tuple[dict[str, 
     timestamp, problem = read_timestamp(src / "timestamp.txt")
     if timestamp:  # nbgrader reads the checked, normalised time, never the student's file
         (staged / "timestamp.txt").write_text(timestamp)
-    late = lateness(timestamp, task["options"].deadline)
-    for name in task["notebooks"]:
+    late = lateness(timestamp, task.options.deadline)
+    for name in task.notebooks:
         if problem:
             flags[name].append(("bad_timestamp", f"{problem}; graded without a hand-in time"))
         if late > 0:
@@ -700,7 +724,7 @@ def _autograde(course: Path, db: Path, task: dict, flags: dict, valid: dict, log
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
 
-    config = _course_config(course, db, task["assignment"], task["student"], task["options"])
+    config = _course_config(course, db, task.assignment, task.student, task.options)
     handler = _ListHandler(log_lines)
     converter = Autograde(coursedir=CourseDirectory(config=config), config=config)
     converter.log.addHandler(handler)
@@ -733,10 +757,10 @@ def _scores(course: Path, db: Path, task: dict, flags: dict, valid: dict, start:
     gradebook; a notebook that was not graded gets 0 on each cell."""
     from nbgrader.api import Gradebook
 
-    assignment, student = task["assignment"], task["student"]
+    assignment, student = task.assignment, task.student
     rows, grades = [], {}
     with Gradebook(f"sqlite:///{db}") as gb:
-        for name in task["notebooks"]:
+        for name in task.notebooks:
             cells, score, nb_grades = {}, 0.0, {}
             autograded = course / "autograded" / student / assignment / f"{name}.ipynb"
             if name in valid and autograded.exists() and not any(k == "invalid_notebook" for k, _ in flags[name]):
@@ -746,11 +770,11 @@ def _scores(course: Path, db: Path, task: dict, flags: dict, valid: dict, start:
                     nb_grades[g.name] = {"auto_score": g.auto_score, "needs_manual_grade": g.needs_manual_grade}
                 score = float(sub_nb.score)
             else:
-                cells = {cell: (0.0, mx) for cell, mx in task["cell_max"][name].items()}
+                cells = {cell: (0.0, mx) for cell, mx in task.cell_max[name].items()}
             grades[name] = nb_grades
             status, reason = _status(flags[name])
             rows.append({"student": student, "assignment": assignment, "notebook": name, "status": status,
-                         "score": score, "max_score": task["max_scores"][name], "reason": reason,
+                         "score": score, "max_score": task.max_scores[name], "reason": reason,
                          "flags": sorted({k for k, _ in flags[name]} - {"graded"}), "cells": cells,
                          "seconds": round(time.monotonic() - start, 2)})
     return rows, grades
@@ -762,7 +786,7 @@ def _feedback(course: Path, db: Path, task: dict, rows: list[dict], valid: dict,
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
-    assignment, student, opts, out = task["assignment"], task["student"], task["options"], Path(task["out"])
+    assignment, student, opts, out = task.assignment, task.student, task.options, Path(task.out)
     if any(r["status"] != "missing" and r["notebook"] in valid for r in rows):
         config = _course_config(course, db, assignment, student, opts)
         fb = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
@@ -1133,11 +1157,10 @@ def _plan(intake: Intake, base: dict, out: Path, regrade: bool, notes: dict):
         if saved is not None:
             cached[assignment, student] = apply_notes(saved, notes[assignment, student])
             continue
-        tasks.append({**base, "student": student, "folder": str(folder),
-                      "work": str(out / "work" / assignment / student), "flags": flags[student],
-                      "fingerprint": fp, "ledger": str(entry),
-                      "started": str(out / "work" / assignment / f".{student}.started"),
-                      "token": f"{assignment}/{student}/{os.getpid()}/{time.time_ns()}"})
+        tasks.append(Task(**base, student=student, folder=str(folder), work=str(out / "work" / assignment / student),
+                          flags=flags[student], fingerprint=fp, ledger=str(entry),
+                          started=str(out / "work" / assignment / f".{student}.started"),
+                          token=f"{assignment}/{student}/{os.getpid()}/{time.time_ns()}"))
     return tasks, cached, refused
 
 
@@ -1159,15 +1182,15 @@ def _run(tasks, results, notes, master_db, out, workers, scheduler, task_timeout
     progress = Progress(len(tasks), n, label)
 
     def on_result(task, raw):
-        key = task["assignment"], task["student"]
+        key = task.assignment, task.student
         result = record(master_db, apply_notes(raw, notes[key]), *key)
         results[key] = result
         if result.get("error"):  # a grader failure is not a result: retried next run
-            print(f"\n{task['student']}: grading failed:\n{result['error']}", file=sys.stderr)
+            print(f"\n{task.student}: grading failed:\n{result['error']}", file=sys.stderr)
         else:
-            entry = Path(task["ledger"])
+            entry = Path(task.ledger)
             tmp = entry.with_name(f".{entry.name}.tmp")
-            tmp.write_text(json.dumps({"fingerprint": task["fingerprint"], "result": raw}))
+            tmp.write_text(json.dumps({"fingerprint": task.fingerprint, "result": raw}))
             os.replace(tmp, entry)
         if not quiet:
             progress.update(result["rows"])

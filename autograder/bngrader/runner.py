@@ -13,7 +13,7 @@ to the run, and what becomes of it:
   per-cell limit caught): it gets ``failed``; the pool's workers are stopped and the other
   unfinished tasks resubmitted to a fresh pool, without counting it against them.
 
-A task's start is known from its ``started`` file: the worker writes the task's ``token``
+A task (any object with ``token`` and ``started`` attributes) is known to have started from its ``started`` file: the worker writes the task's ``token``
 there first thing (:func:`mark_started`), so time spent waiting in the pool's queue never
 counts. On a Dask cluster without a shared file system no start is seen, and only the per-cell
 and per-notebook limits apply.
@@ -31,16 +31,16 @@ from typing import Callable
 
 def mark_started(task: dict) -> None:
     """Called by the worker as it starts ``task``: records that it runs, for the deadline."""
-    if task.get("started"):
+    if task.started:
         with contextlib.suppress(OSError):
-            Path(task["started"]).parent.mkdir(parents=True, exist_ok=True)
-            Path(task["started"]).write_text(task["token"])
+            Path(task.started).parent.mkdir(parents=True, exist_ok=True)
+            Path(task.started).write_text(task.token)
 
 
 def _has_started(task: dict) -> bool:
     try:
-        return Path(task["started"]).read_text() == task["token"]
-    except (OSError, KeyError):
+        return Path(task.started).read_text() == task.token
+    except (OSError, AttributeError):
         return False
 
 

@@ -1032,7 +1032,10 @@ def apply_notes(result: dict, notes: list[tuple[str, str]]) -> dict:
 
 
 class Progress:
-    """One progress bar per class: a redrawn line on a terminal, a line per 10% in logs."""
+    """One progress bar per class: a redrawn line on a terminal, a line per 10% in logs.
+
+    Not ``rich.progress`` (installed with Keras): away from a terminal (CI, a cluster job's log)
+    rich draws nothing until the bar stops, where a grading log needs a line per 10%."""
 
     def __init__(self, total: int, workers: int, label: str):
         self.total, self.done, self.flagged, self.start = total, 0, 0, time.monotonic()

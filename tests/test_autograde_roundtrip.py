@@ -45,7 +45,7 @@ def graded_by_grade_py(graded, tmp_path_factory):
 
     rows = grade.grade_class(graded.assignments, submitted=graded.root / "instructor" / "submitted",
                              out=tmp_path_factory.mktemp("grade_py"), quiet=True)
-    return {(r["student"], r["notebook"]): r for r in rows}
+    return {(r.student, r.notebook): r for r in rows}
 
 
 @pytest.mark.parametrize("student", ["perfect", "blank"])
@@ -54,4 +54,4 @@ def test_grade_py_scores_each_cell_as_stock_nbgrader(graded, graded_by_grade_py,
     """Keras lessons included: models and layers cross the bridge as config plus weights."""
     row = graded_by_grade_py[student, solution.stem]
     _, _, cells = graded.scores(student, solution.parent.name, solution.stem)
-    assert {c.name: c.score for c in cells} == {name: s for name, (s, _) in row["cells"].items()}, row["reason"]
+    assert {c.name: c.score for c in cells} == {name: s for name, (s, _) in row.cells.items()}, row.reason

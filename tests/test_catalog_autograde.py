@@ -147,10 +147,10 @@ def test_grade_py_scores_every_catalog_entry_as_stock_nbgrader_does(graded, tmp_
                                  out=tmp_path_factory.mktemp(f"grade_py_{assignment}"), quiet=True)
         assert len(rows) == len(list((tc.root / "instructor" / "submitted").iterdir()))
         for row in rows:
-            _, _, cells = tc.scores(row["student"], assignment, row["notebook"])
+            _, _, cells = tc.scores(row.student, assignment, row.notebook)
             for cell in cells:
                 compared += 1
-                if row["cells"][cell.name][0] != cell.score:
-                    mismatches.append((row["student"], cell.name, cell.score, row["cells"][cell.name][0]))
+                if row.cells[cell.name][0] != cell.score:
+                    mismatches.append((row.student, cell.name, cell.score, row.cells[cell.name][0]))
     assert not mismatches, f"(student, cell, stock, grade.py): {mismatches}"
     REPORTS["Catalogs through grade.py"] = [f"{compared} test cells, every one scored as stock nbgrader scored it"]

@@ -751,16 +751,16 @@ def _merge_failures_stay_per_submission(db: Path, rows: dict):
 
     from bngrader import grade
 
-    saved = json.loads((db.parent / "ledger" / L1 / "doejane_12340.json").read_text())["result"]
+    saved = grade.rows_from_data(json.loads((db.parent / "ledger" / L1 / "doejane_12340.json").read_text())["result"])
     good = {**saved, "timestamp": "yesterday, around noon"}
     assert grade.record(db, good, L1, "doejane_12340") is good  # recorded, without a time
     forged = {**good, "grades": {L1: {**good["grades"][L1], "no_such_cell": {"auto_score": 1.0,
                                                                             "needs_manual_grade": False}}}}
     result = grade.record(db, forged, L1, "doejane_12340")
     row, = result["rows"]
-    assert row["status"] == "rejected" and result["error"]
-    assert row["reason"].startswith("grades not recorded: the gradebook refused them (MissingEntry")
-    assert "it scored 10/10" in row["reason"]
+    assert row.status == "rejected" and result["error"]
+    assert row.reason.startswith("grades not recorded: the gradebook refused them (MissingEntry")
+    assert "it scored 10/10" in row.reason
     with Gradebook(f"sqlite:///{db}") as gb:
         assert gb.find_submission(L1, "doejane_12340").score == float(rows["doejane_12340"]["score"])
 

@@ -292,27 +292,26 @@ def test_a_big_honest_export_is_accepted(tmp_path):
 # ----------------------------------------------------------------------------- rows
 
 def _row(notebook, status="graded", score=10.0, reason=""):
-    return {"student": "s_1", "assignment": A, "notebook": notebook, "status": status, "score": score,
-            "max_score": 10.0, "reason": reason, "flags": [], "cells": {}, "seconds": 1.0}
+    return grade.Row("s_1", A, notebook, status, score, 10.0, reason, [], {}, 1.0)
 
 
 def test_input_notes_become_the_notebooks_status():
     result = {"rows": [_row("nb1", "missing", 0.0, "no nb1.ipynb in the submission"), _row("nb2")], "grades": {}}
     notes = [("nb1.ipynb", "zip member 'x/s_1_1_nb1.ipynb' is corrupt (Bad CRC-32)")]
     rows = grade.apply_notes(result, notes)["rows"]
-    assert rows[0]["status"] == "invalid_notebook" and rows[0]["flags"] == ["invalid_notebook"]
-    assert rows[0]["reason"] == "zip member 'x/s_1_1_nb1.ipynb' is corrupt (Bad CRC-32); no nb1.ipynb in the submission"
+    assert rows[0].status == "invalid_notebook" and rows[0].flags == ["invalid_notebook"]
+    assert rows[0].reason == "zip member 'x/s_1_1_nb1.ipynb' is corrupt (Bad CRC-32); no nb1.ipynb in the submission"
     assert rows[1] == _row("nb2")  # the other notebook keeps its grade
     # a missing notebook whose file came under another name that was corrupt
     result = {"rows": [_row("nb1", "missing", 0.0, "no nb1.ipynb")], "grades": {}}
     row, = grade.apply_notes(result, [("nb1-1.ipynb", "zip member 'nb1-1.ipynb' is corrupt")])["rows"]
-    assert (row["status"], row["reason"]) == ("invalid_notebook", "zip member 'nb1-1.ipynb' is corrupt; no nb1.ipynb")
+    assert (row.status, row.reason) == ("invalid_notebook", "zip member 'nb1-1.ipynb' is corrupt; no nb1.ipynb")
     assert grade.apply_notes(result, []) is result
 
 
 def test_rejected_rows_cover_every_notebook_with_zero():
     rows = grade.rejected_rows("..._3", "student id '..._3' is not valid", A, {"b": 4.0, "a": 6.0},
                                {"a": {"c1": 6.0}, "b": {"c2": 4.0}})
-    assert [(r["notebook"], r["status"], r["score"], r["max_score"], r["cells"]) for r in rows] == [
+    assert [(r.notebook, r.status, r.score, r.max_score, r.cells) for r in rows] == [
         ("a", "rejected", 0.0, 6.0, {"c1": (0.0, 6.0)}), ("b", "rejected", 0.0, 4.0, {"c2": (0.0, 4.0)})]
-    assert all(r["reason"] == "student id '..._3' is not valid" and r["student"] == "..._3" for r in rows)
+    assert all(r.reason == "student id '..._3' is not valid" and r.student == "..._3" for r in rows)

@@ -85,17 +85,17 @@ def test_unusual_correct_answers_score_the_same_under_grade_py_and_stock_nbgrade
         rows = grade.grade_class([assignment], submitted=tc.root / "instructor" / "submitted",
                                  out=tmp_path_factory.mktemp(f"grade_py_{assignment}"), quiet=True)
         for row in rows:
-            path = next(p for p in ENTRIES if _student(p) == row["student"])
+            path = next(p for p in ENTRIES if _student(p) == row.student)
             _, answer_id, _ = _where(path)
-            score, max_score, cells = tc.scores(row["student"], assignment, row["notebook"])
+            score, max_score, cells = tc.scores(row.student, assignment, row.notebook)
             target = next(c for c in cells if c.name == f"test_{answer_id}")
             assert target.score == target.max_score, f"stock nbgrader: {path.name} lost points on {target.name}"
             for cell in cells:
                 compared += 1
-                if row["cells"][cell.name][0] != cell.score:
-                    mismatches.append((row["student"], cell.name, cell.score, row["cells"][cell.name][0]))
-            table.append(f"{row['student']:<28} {target.name:<36} stock {score:g}/{max_score:g}  "
-                         f"grade.py {float(row['score']):g}/{float(row['max_score']):g}")
+                if row.cells[cell.name][0] != cell.score:
+                    mismatches.append((row.student, cell.name, cell.score, row.cells[cell.name][0]))
+            table.append(f"{row.student:<28} {target.name:<36} stock {score:g}/{max_score:g}  "
+                         f"bngrader grade {row.score:g}/{row.max_score:g}")
     assert len(table) == len(ENTRIES)
     assert not mismatches, f"(student, cell, stock, grade.py): {mismatches}"
     REPORTS["Unusual correct answers: grade.py vs stock nbgrader (its own Execute)"] = [

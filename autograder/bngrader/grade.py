@@ -102,6 +102,33 @@ class Task:
     token: str  # this run's mark
 
 
+@dataclass
+class Row:
+    """One line of grades.csv: one student's notebook of one assignment."""
+
+    student: str
+    assignment: str
+    notebook: str
+    status: str  # one of SEVERITY
+    score: float
+    max_score: float
+    reason: str = ""  # every problem found, most serious first
+    flags: list[str] = field(default_factory=list)  # the statuses found besides the one shown
+    cells: dict = field(default_factory=dict)  # test cell -> (score, max score)
+    seconds: float = 0.0  # grading time of the submission up to its scores
+
+
+def rows_as_data(result: dict) -> dict:
+    """``result`` with its rows as plain dicts (for the ledger's JSON)."""
+    return {**result, "rows": [asdict(r) for r in result["rows"]]}
+
+
+def rows_from_data(result: dict) -> dict:
+    """``result`` read back from the ledger, its rows as :class:`Row` (cells as tuples again)."""
+    rows = [Row(**{**r, "cells": {c: tuple(v) for c, v in r["cells"].items()}}) for r in result["rows"]]
+    return {**result, "rows": rows}
+
+
 class GradingError(Exception):
     """A problem with the whole run (its arguments, its input), not with one submission: the
     command line prints it and exits with status 2. Per-submission problems are statuses."""
@@ -469,7 +496,7 @@ def _metadata_problem(nb) -> str | None:
     return None
 
 
-def _stage_notebooks(task: dict, src: Path, staged: Path) -> tuple[dict[str, list], dict[str, bool]]:
+def _stage_notebooks(task: Task, src: Path, staged: Path) -> tuple[dict[str, list], dict[str, bool]]:
     """Copy the submitted notebooks into nbgrader's ``submitted/`` folder: regular files only,
     read once with O_NOFOLLOW and a size cap, so what is graded is what was checked.
     Returns (flags per notebook, notebooks to grade)."""
@@ -562,14 +589,14 @@ def _inspect(nb, sources: dict[str, dict]) -> tuple[list[str], list[str], list[s
     return tampered, missing, scan_notebook(nb, answer_or_new)
 
 
-def _gradescope(rows: list[dict]) -> dict:
+def _gradescope(rows: list[Row]) -> dict:
     tests = []
     for row in rows:
-        for cell, (score, max_score) in row["cells"].items():
-            tests.append({"name": f"{row['notebook']}: {cell}", "score": score, "max_score": max_score,
+        for cell, (score, max_score) in row.cells.items():
+            tests.append({"name": f"{row.notebook}: {cell}", "score": score, "max_score": max_score,
                           "visibility": "visible"})
-    return {"score": sum(r["score"] for r in rows), "tests": tests,
-            "output": "; ".join(f"{r['notebook']}: {r['status']}" + (f" ({r['reason']})" if r["reason"] else "")
+    return {"score": sum(r.score for r in rows), "tests": tests,
+            "output": "; ".join(f"{r.notebook}: {r.status}" + (f" ({r.reason})" if r.reason else "")
                                 for r in rows)}
 
 
@@ -639,7 +666,7 @@ def lateness(timestamp: str | None, deadline: str | None) -> float:
     return (parse_time(timestamp) - parse_time(deadline)).total_seconds()
 
 
-def grade_submission(task: dict) -> dict:
+def grade_submission(task: Task) -> dict:
     """Grade one student's submission of one assignment. Runs in a worker process.
 
     Never raises: any failure becomes a status, so the batch always completes.
@@ -653,18 +680,16 @@ def grade_submission(task: dict) -> dict:
         return failed_result(task, f"{type(exc).__name__}: {str(exc)[:200]}", traceback.format_exc()[-2000:])
 
 
-def failed_result(task: dict, why: str, error: str | None = None) -> dict:
+def failed_result(task: Task, why: str, error: str | None = None) -> dict:
     """The result of a submission the grader could not grade: each notebook 0 points, status
     ``invalid_notebook`` with ``why``; marked as an error, so the ledger does not keep it and
     the next run tries again."""
-    rows = [{"student": task.student, "assignment": task.assignment, "notebook": name,
-             "status": "invalid_notebook", "score": 0.0, "max_score": task.max_scores.get(name, 0.0),
-             "reason": f"grading failed: {why}", "flags": ["error"], "cells": {}, "seconds": 0.0}
-            for name in task.notebooks]
+    rows = [Row(task.student, task.assignment, name, "invalid_notebook", 0.0, task.max_scores.get(name, 0.0),
+                f"grading failed: {why}", ["error"]) for name in task.notebooks]
     return {"rows": rows, "grades": {}, "error": error or why, "timestamp": None}
 
 
-def _grade_submission(task: dict) -> dict:
+def _grade_submission(task: Task) -> dict:
     """inspect -> autograde -> scores -> feedback, in a scratch course of this submission's own."""
     import warnings
 
@@ -703,7 +728,7 @@ def _grade_submission(task: dict) -> dict:
     return {"rows": rows, "grades": grades, "timestamp": timestamp, "log": log_lines[-20:], "timing": timing}
 
 
-def _inspect_submission(task: dict, src: Path, staged: Path) -> tuple[dict[str, list], dict[str, bool], str | None]:
+def _inspect_submission(task: Task, src: Path, staged: Path) -> tuple[dict[str, list], dict[str, bool], str | None]:
     """Look at what was handed in before nbgrader does (read only, links never followed): stage the
     notebooks, check timestamp.txt against the deadline. Returns (flags, valid notebooks, hand-in time)."""
     flags, valid = _stage_notebooks(task, src, staged)
@@ -719,7 +744,7 @@ def _inspect_submission(task: dict, src: Path, staged: Path) -> tuple[dict[str, 
     return flags, valid, timestamp
 
 
-def _autograde(course: Path, db: Path, task: dict, flags: dict, valid: dict, log_lines: list[str]) -> None:
+def _autograde(course: Path, db: Path, task: Task, flags: dict, valid: dict, log_lines: list[str]) -> None:
     """Stock nbgrader ``Autograde``, in this process, on the private gradebook ``db``."""
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
@@ -752,7 +777,7 @@ def _kernel_events(run: Path, flags: dict, valid: dict) -> None:
                 flags[name].append((EVENT_STATUS[ev["kind"]], ev["detail"]))
 
 
-def _scores(course: Path, db: Path, task: dict, flags: dict, valid: dict, start: float) -> tuple[list[dict], dict]:
+def _scores(course: Path, db: Path, task: Task, flags: dict, valid: dict, start: float) -> tuple[list[Row], dict]:
     """One row per notebook (status, score, each test cell) and the grades to merge, from the private
     gradebook; a notebook that was not graded gets 0 on each cell."""
     from nbgrader.api import Gradebook
@@ -773,21 +798,19 @@ def _scores(course: Path, db: Path, task: dict, flags: dict, valid: dict, start:
                 cells = {cell: (0.0, mx) for cell, mx in task.cell_max[name].items()}
             grades[name] = nb_grades
             status, reason = _status(flags[name])
-            rows.append({"student": student, "assignment": assignment, "notebook": name, "status": status,
-                         "score": score, "max_score": task.max_scores[name], "reason": reason,
-                         "flags": sorted({k for k, _ in flags[name]} - {"graded"}), "cells": cells,
-                         "seconds": round(time.monotonic() - start, 2)})
+            rows.append(Row(student, assignment, name, status, score, task.max_scores[name], reason,
+                            sorted({k for k, _ in flags[name]} - {"graded"}), cells, round(time.monotonic() - start, 2)))
     return rows, grades
 
 
-def _feedback(course: Path, db: Path, task: dict, rows: list[dict], valid: dict, log_lines: list[str]) -> None:
+def _feedback(course: Path, db: Path, task: Task, rows: list[Row], valid: dict, log_lines: list[str]) -> None:
     """Feedback pages without hidden tests (stock GenerateFeedback, hardened), copied out with the
     autograded notebooks; the Gradescope results.json when asked for."""
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
     assignment, student, opts, out = task.assignment, task.student, task.options, Path(task.out)
-    if any(r["status"] != "missing" and r["notebook"] in valid for r in rows):
+    if any(r.status != "missing" and r.notebook in valid for r in rows):
         config = _course_config(course, db, assignment, student, opts)
         fb = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
         fb.log.setLevel(logging.ERROR)
@@ -795,7 +818,7 @@ def _feedback(course: Path, db: Path, task: dict, rows: list[dict], valid: dict,
             fb.start()
         except Exception as exc:  # noqa: BLE001
             log_lines.append(f"feedback failed: {exc}")
-    _copy_back(course, out, student, assignment, [r["notebook"] for r in rows if r["notebook"] in valid])
+    _copy_back(course, out, student, assignment, [r.notebook for r in rows if r.notebook in valid])
     if opts.gradescope:
         gs = out / "gradescope" / student / assignment
         gs.mkdir(parents=True, exist_ok=True)
@@ -970,8 +993,8 @@ def merge(master_db: Path, result: dict, assignment: str, student: str):
                 grade.auto_score = values["auto_score"]
                 grade.needs_manual_grade = values["needs_manual_grade"]
         for row in result["rows"]:
-            if not result["grades"].get(row["notebook"]):
-                sub_nb = gb.find_submission_notebook(row["notebook"], assignment, student)
+            if not result["grades"].get(row.notebook):
+                sub_nb = gb.find_submission_notebook(row.notebook, assignment, student)
                 for g in sub_nb.grades:
                     g.auto_score, g.needs_manual_grade = 0.0, False
         gb.db.commit()
@@ -998,17 +1021,16 @@ def record(master_db: Path, result: dict, assignment: str, student: str) -> dict
         import traceback
 
         why = f"grades not recorded: the gradebook refused them ({type(exc).__name__}: {str(exc)[:200]})"
-        rows = [{**row, "status": "rejected", "score": 0.0, "flags": sorted({*row["flags"], "rejected"}),
-                 "reason": f"{why}; it scored {row['score']:g}/{row['max_score']:g}"
-                           + (f"; {row['reason']}" if row["reason"] else "")} for row in result["rows"]]
+        rows = [replace(row, status="rejected", score=0.0, flags=sorted({*row.flags, "rejected"}),
+                        reason=f"{why}; it scored {row.score:g}/{row.max_score:g}"
+                               + (f"; {row.reason}" if row.reason else "")) for row in result["rows"]]
         return {**result, "rows": rows, "error": traceback.format_exc()[-2000:]}
 
 
-def rejected_rows(student: str, reason: str, assignment: str, maxes: dict, cell_max: dict) -> list[dict]:
+def rejected_rows(student: str, reason: str, assignment: str, maxes: dict, cell_max: dict) -> list[Row]:
     """The rows of a submission that could not be taken in: one per notebook, score 0."""
-    return [{"student": student, "assignment": assignment, "notebook": name, "status": "rejected", "score": 0.0,
-             "max_score": maxes[name], "reason": reason, "flags": ["rejected"],
-             "cells": {c: (0.0, mx) for c, mx in cell_max[name].items()}, "seconds": 0.0} for name in sorted(maxes)]
+    return [Row(student, assignment, name, "rejected", 0.0, maxes[name], reason, ["rejected"],
+                {c: (0.0, mx) for c, mx in cell_max[name].items()}) for name in sorted(maxes)]
 
 
 def apply_notes(result: dict, notes: list[tuple[str, str]]) -> dict:
@@ -1018,15 +1040,15 @@ def apply_notes(result: dict, notes: list[tuple[str, str]]) -> dict:
     other notebooks keep their status and get the reason added."""
     if not notes:
         return result
-    names = {row["notebook"] for row in result["rows"]}
+    names = {row.notebook for row in result["rows"]}
     rows = []
     for row in result["rows"]:
-        own = [why for f, why in notes if Path(f).stem == row["notebook"]]
+        own = [why for f, why in notes if Path(f).stem == row.notebook]
         stray = [why for f, why in notes if Path(f).stem not in names]
         reasons = "; ".join(own + stray)
-        row = {**row, "reason": reasons + (f"; {row['reason']}" if row["reason"] else "")}
-        if (own or row["status"] == "missing") and SEVERITY.index("invalid_notebook") < SEVERITY.index(row["status"]):
-            row.update(status="invalid_notebook", flags=sorted({*row["flags"], "invalid_notebook"}))
+        row = replace(row, reason=reasons + (f"; {row.reason}" if row.reason else ""))
+        if (own or row.status == "missing") and SEVERITY.index("invalid_notebook") < SEVERITY.index(row.status):
+            row = replace(row, status="invalid_notebook", flags=sorted({*row.flags, "invalid_notebook"}))
         rows.append(row)
     return {**result, "rows": rows}
 
@@ -1042,9 +1064,9 @@ class Progress:
         self.workers, self.label, self.tty = workers, label, sys.stderr.isatty()
         self.last_decile = -1
 
-    def update(self, rows: list[dict]):
+    def update(self, rows: list[Row]):
         self.done += 1
-        self.flagged += any(r["status"] != "graded" for r in rows)
+        self.flagged += any(r.status != "graded" for r in rows)
         elapsed = time.monotonic() - self.start
         eta = elapsed / self.done * (self.total - self.done) if self.done else 0
         width = 30
@@ -1073,7 +1095,7 @@ def _warm_worker():
 def grade_class(assignments: list[str], options: GradeOptions = GradeOptions(), *, submitted: Path | None = None,
                 zip_path: Path | None = None, pattern: str = DEFAULT_PATTERN, out: Path = INSTRUCTOR,
                 workers: int | None = None, scheduler: str | None = None, task_timeout: float | None = None,
-                regrade: bool = False, gradebook: Path | None = None, quiet: bool = False) -> list[dict]:
+                regrade: bool = False, gradebook: Path | None = None, quiet: bool = False) -> list[Row]:
     """Grade every submission of ``assignments``; write grades.csv and friends under ``out``.
     Returns the CSV rows. Raises :class:`GradingError` for a problem with the run itself."""
     from bngrader.course import grading_env
@@ -1108,7 +1130,7 @@ def grade_class(assignments: list[str], options: GradeOptions = GradeOptions(), 
              task_timeout or options.notebook_timeout + 600, options.sandbox, "class" if len(assignments) > 1 else assignments[0],
              quiet)
     rows = sorted([row for key in sorted(results) for row in results[key]["rows"]] + rejected,
-                  key=lambda r: (r["assignment"], r["student"]))
+                  key=lambda r: (r.assignment, r.student))
     write_csv(out / "grades.csv", rows, cell_names)
     return rows
 
@@ -1193,7 +1215,7 @@ def _run(tasks, results, notes, master_db, out, workers, scheduler, task_timeout
         else:
             entry = Path(task.ledger)
             tmp = entry.with_name(f".{entry.name}.tmp")
-            tmp.write_text(json.dumps({"fingerprint": task.fingerprint, "result": raw}))
+            tmp.write_text(json.dumps({"fingerprint": task.fingerprint, "result": rows_as_data(raw)}))
             os.replace(tmp, entry)
         if not quiet:
             progress.update(result["rows"])
@@ -1218,7 +1240,7 @@ def _ledger_entry(entry: Path, fp: str) -> dict | None:
     """The result kept for this fingerprint, or None (none kept, another one, or unreadable)."""
     try:
         saved = json.loads(entry.read_text())
-        return saved["result"] if saved.get("fingerprint") == fp else None
+        return rows_from_data(saved["result"]) if saved.get("fingerprint") == fp else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -1229,21 +1251,22 @@ def default_workers() -> int:
     return (os.cpu_count() or 1) + 1
 
 
-def write_csv(path: Path, rows: list[dict], cell_names: list[str]):
+def write_csv(path: Path, rows: list[Row], cell_names: list[str]):
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["student", "assignment", "notebook", "score", "max_score", "status", "reason", "flags",
                     *cell_names])
         for r in rows:
-            w.writerow([r["student"], r["assignment"], r["notebook"], f"{r['score']:g}", f"{r['max_score']:g}",
-                        r["status"], r["reason"], " ".join(r["flags"]),
-                        *(f"{r['cells'][c][0]:g}" if c in r["cells"] else "" for c in cell_names)])
+            w.writerow([r.student, r.assignment, r.notebook, f"{r.score:g}", f"{r.max_score:g}",
+                        r.status, r.reason, " ".join(r.flags),
+                        *(f"{r.cells[c][0]:g}" if c in r.cells else "" for c in cell_names)])
 
 
-def summary(rows: list[dict]) -> str:
+def summary(statuses) -> str:
+    """'3 graded, 1 late' for the given statuses, most serious first."""
     from collections import Counter
 
-    counts = Counter(r["status"] for r in rows)
+    counts = Counter(statuses)
     return ", ".join(f"{counts[s]} {s}" for s in SEVERITY if counts[s])
 
 
@@ -1298,7 +1321,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = args.out.resolve()
-    print(f"graded {len(rows)} notebooks in {time.monotonic() - start:.1f} s: {summary(rows) or 'nothing to grade'}")
+    print(f"graded {len(rows)} notebooks in {time.monotonic() - start:.1f} s: {summary(r.status for r in rows) or 'nothing to grade'}")
     print(f"  grades:    {out / 'grades.csv'}\n  feedback:  {out / 'feedback'}/<student>/<assignment>/"
           f"\n  gradebook: {args.gradebook or out / 'gradebook.db'}")
     return 0

@@ -410,7 +410,7 @@ def print_breakdown(args, kinds: dict, stock: dict, new: dict, execution: dict):
 
 def print_statuses(kinds: dict, rows: list[dict], stock: dict):
     """grade.py's status counts, overall and per submission kind; stock's failures."""
-    print(f"\ngrade.py statuses: {grade.summary(r["status"] for r in rows) or 'none'}")
+    print(f"\ngrade.py statuses: {grade.summary(r['status'] for r in rows) or 'none'}")
     by_kind = Counter((kinds[r['student'], r['assignment']], r["status"]) for r in rows)
     for kind in sorted({k for k, _ in by_kind}):
         counts = ", ".join(f"{by_kind[kind, s]} {s}" for s in grade.SEVERITY if by_kind[kind, s])

@@ -36,8 +36,9 @@ ONE_PASS = ("It works on ordinary inputs but not on float32 inputs with a large 
             " instability). Compute it in two passes, mean((x - mean)**2), as Keras does.")
 
 
-def invoke(fn, name, args, kwargs=None, argnames=(), label=""):
-    """Call a learner function; turn crashes and in-place mutation into named failures."""
+def invoke(fn, name, args, kwargs=None, argnames=(), label="", crashes=True):
+    """Call a learner function; turn crashes and in-place mutation into named failures.
+    ``crashes=False``: other exceptions propagate, for a caller that names them itself."""
     kwargs = kwargs or {}
     copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     where = f" on {label}" if label else ""
@@ -49,6 +50,8 @@ def invoke(fn, name, args, kwargs=None, argnames=(), label=""):
     except AssertionError:
         raise
     except Exception as e:  # noqa: BLE001 - any crash becomes feedback
+        if not crashes:
+            raise
         hint = ""
         if "broadcast" in str(e) or "shape" in str(e):
             hint = (" The shapes do not line up: check the axis the statistics are taken over"

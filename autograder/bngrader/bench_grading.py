@@ -135,7 +135,7 @@ class StockCourse:
     def __init__(self, root: Path, assignments: list[str]):
         self.root, self.assignments = root, assignments
         self.db = root / "gradebook.db"
-        self.submitted = root / "autograder" / "submitted"
+        self.submitted = root / "instructor" / "submitted"
         root.mkdir(parents=True, exist_ok=True)
         (root / "nbgrader_config.py").write_text(
             "c = get_config()\n"
@@ -180,7 +180,7 @@ class StockCourse:
         scores, lost = {}, set()
         with Gradebook(f"sqlite:///{self.db}") as gb:
             for student, a in kinds:
-                if not (self.root / "autograder" / "autograded" / student / a / f"{a}.ipynb").exists():
+                if not (self.root / "instructor" / "autograded" / student / a / f"{a}.ipynb").exists():
                     lost.add((student, a))
                 try:
                     grades = gb.find_submission_notebook(a, a, student).grades

@@ -81,7 +81,6 @@ class _Pool:
             if now:
                 self.stop_workers()
             self.pool.shutdown(wait=not now, cancel_futures=True)
-            _stop_resource_tracker()
         else:
             with contextlib.suppress(Exception):
                 if now:
@@ -107,15 +106,19 @@ def run(tasks: list[dict], fn: Callable, on_result: Callable, failed: Callable, 
     worker failed or died, or that ran past ``task_timeout``, gets ``on_result(task, failed(task, why))``.
     Each task gets exactly one ``on_result``. KeyboardInterrupt stops the workers and propagates."""
     pending = list(tasks)
-    while pending:
-        pending, suspects = _with_pool(min(workers, len(pending)), pending, fn, on_result, failed,
-                                       scheduler, initializer, env_paths, task_timeout, poll)
-        for task in suspects:  # running when a worker died: each alone, so a second death is its own
-            _, again = _with_pool(1, [task], fn, on_result, failed, scheduler, initializer, env_paths,
-                                  task_timeout, poll)
-            if again:
-                on_result(task, failed(task, "the grading worker died while grading it (the other "
-                                             "submissions were graded)"))
+    try:
+        while pending:
+            pending, suspects = _with_pool(min(workers, len(pending)), pending, fn, on_result, failed,
+                                           scheduler, initializer, env_paths, task_timeout, poll)
+            for task in suspects:  # running when a worker died: each alone, so a second death is its own
+                _, again = _with_pool(1, [task], fn, on_result, failed, scheduler, initializer, env_paths,
+                                      task_timeout, poll)
+                if again:
+                    on_result(task, failed(task, "the grading worker died while grading it (the other "
+                                                 "submissions were graded)"))
+    finally:
+        if not scheduler:
+            _stop_resource_tracker()  # once, after the last pool
 
 
 def _with_pool(workers, tasks, fn, on_result, failed, scheduler, initializer, env_paths, task_timeout, poll):

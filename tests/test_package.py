@@ -3,6 +3,7 @@ the instructor's data in one folder (and moved there from where earlier versions
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,8 +45,12 @@ def test_the_reference_is_importable_in_the_grader_only():
     finder = next(f for f in sys.meta_path if isinstance(f, reference._ReferenceFinder))
     assert finder.find_spec("os_not_there") is None and finder.find_spec("bn_checks.sub") is None
     assert finder.find_spec("bn_checks", path=["/elsewhere"]) is None  # only top-level modules of that folder
-    # not installed: a fresh interpreter of the course's environment cannot import it ...
-    proc = subprocess.run([sys.executable, "-c", "import bn_checks"], capture_output=True, text=True, cwd="/")
+    # not installed: a fresh interpreter of the course's environment cannot import it (PYTHONPATH
+    # cleared: grading_env() puts the reference there for the stock commands' kernels, and earlier
+    # tests in this process may have set it) ...
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", "import bn_checks"], capture_output=True, text=True, cwd="/",
+                          env=env)
     assert proc.returncode != 0 and "No module named 'bn_checks'" in proc.stderr
     # ... and a sandboxed kernel's environment does not point to it
     assert not [v for v in kernel_env("/h").values() if "reference" in v]

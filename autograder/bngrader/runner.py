@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -47,14 +46,12 @@ def _has_started(task: dict) -> bool:
 class _Pool:
     """A process pool or a Dask client behind one concurrent.futures interface."""
 
-    def __init__(self, workers: int, scheduler: str | None, initializer: Callable | None, env_paths: list[str]):
+    def __init__(self, workers: int, scheduler: str | None, initializer: Callable | None):
         self.client = self.cluster = self.pool = None
         if scheduler:
             from dask.distributed import Client, LocalCluster
 
             if scheduler == "local":
-                os.environ["PYTHONPATH"] = os.pathsep.join(
-                    env_paths + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
                 import logging
 
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -100,7 +97,7 @@ def _stop_resource_tracker():
 
 
 def run(tasks: list[dict], fn: Callable, on_result: Callable, failed: Callable, *, workers: int,
-        scheduler: str | None = None, initializer: Callable | None = None, env_paths: list[str] = (),
+        scheduler: str | None = None, initializer: Callable | None = None,
         task_timeout: float = 3600, poll: float = 1.0) -> None:
     """Call ``on_result(task, fn(task))`` for every task, in the order they finish; a task whose
     worker failed or died, or that ran past ``task_timeout``, gets ``on_result(task, failed(task, why))``.
@@ -109,10 +106,9 @@ def run(tasks: list[dict], fn: Callable, on_result: Callable, failed: Callable, 
     try:
         while pending:
             pending, suspects = _with_pool(min(workers, len(pending)), pending, fn, on_result, failed,
-                                           scheduler, initializer, env_paths, task_timeout, poll)
+                                           scheduler, initializer, task_timeout, poll)
             for task in suspects:  # running when a worker died: each alone, so a second death is its own
-                _, again = _with_pool(1, [task], fn, on_result, failed, scheduler, initializer, env_paths,
-                                      task_timeout, poll)
+                _, again = _with_pool(1, [task], fn, on_result, failed, scheduler, initializer, task_timeout, poll)
                 if again:
                     on_result(task, failed(task, "the grading worker died while grading it (the other "
                                                  "submissions were graded)"))
@@ -121,8 +117,8 @@ def run(tasks: list[dict], fn: Callable, on_result: Callable, failed: Callable, 
             _stop_resource_tracker()  # once, after the last pool
 
 
-def _with_pool(workers, tasks, fn, on_result, failed, scheduler, initializer, env_paths, task_timeout, poll):
-    pool = _Pool(workers, scheduler, initializer, list(env_paths))
+def _with_pool(workers, tasks, fn, on_result, failed, scheduler, initializer, task_timeout, poll):
+    pool = _Pool(workers, scheduler, initializer)
     interrupted, again = False, []
     try:
         again, suspects = _one_pool(pool, tasks, fn, on_result, failed, task_timeout, poll)

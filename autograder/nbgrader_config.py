@@ -17,6 +17,7 @@ c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 
 settings.apply(c)
 settings.migrate_instructor_data()  # from autograder/, where earlier versions of the course kept it
+settings.INSTRUCTOR.mkdir(exist_ok=True)  # a fresh clone has none, and sqlite creates no folders
 c.CourseDirectory.root = str(settings.ROOT)
 c.CourseDirectory.submitted_directory = "instructor/submitted"
 c.CourseDirectory.autograded_directory = "instructor/autograded"

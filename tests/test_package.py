@@ -69,3 +69,15 @@ def test_instructor_data_moves_once_from_the_old_place_and_nothing_is_overwritte
     (old / "gradebook.db").write_bytes(b"another")  # instructor/ has a gradebook: never moved again
     assert settings.migrate_instructor_data(old, new) == []
     assert (new / "gradebook.db").read_bytes() == b"db"
+
+
+def test_a_fresh_clone_has_no_instructor_folder_and_the_stock_commands_make_one(tmp_path):
+    """Formgrader's first visit (and any stock nbgrader command) opens instructor/gradebook.db;
+    sqlite creates no folders, so the course config makes instructor/ (a fresh clone has none)."""
+    root = tmp_path / "clone"
+    root.mkdir()
+    nbgrader = Path(sys.executable).with_name("nbgrader")
+    proc = subprocess.run([str(nbgrader), "db", "assignment", "list"], capture_output=True, text=True, timeout=120,
+                          cwd=settings.AUTOGRADER, env={**os.environ, "BNCOURSE_ROOT": str(root)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (root / "instructor" / "gradebook.db").is_file()

@@ -116,6 +116,7 @@ class Row:
     flags: list[str] = field(default_factory=list)  # the statuses found besides the one shown
     cells: dict = field(default_factory=dict)  # test cell -> (score, max score)
     seconds: float = 0.0  # grading time of the submission up to its scores
+    hints: dict = field(default_factory=dict)  # failed test cell -> its error's first line ("CheckFailed: ...")
 
 
 def rows_as_data(result: dict) -> dict:
@@ -145,7 +146,7 @@ MAX_MEMBERS = 20_000  # zip members: more is not an export of one class
 MAX_MEMBER_BYTES = 100 * 2**20  # one extracted file (a notebook with plots is a few MB)
 MAX_ZIP_BYTES = 10 * 2**30  # all extracted files together (disk safety; per-member failures beyond it)
 MAX_TIMESTAMP_BYTES = 200
-LEDGER_VERSION = 1
+LEDGER_VERSION = 2  # 2: rows carry the failed cells' hints
 
 
 # ============================================================================ inputs
@@ -786,7 +787,7 @@ def _scores(course: Path, db: Path, task: Task, flags: dict, valid: dict, start:
     rows, grades = [], {}
     with Gradebook(f"sqlite:///{db}") as gb:
         for name in task.notebooks:
-            cells, score, nb_grades = {}, 0.0, {}
+            cells, score, nb_grades, hints = {}, 0.0, {}, {}
             autograded = course / "autograded" / student / assignment / f"{name}.ipynb"
             if name in valid and autograded.exists() and not any(k == "invalid_notebook" for k, _ in flags[name]):
                 sub_nb = gb.find_submission_notebook(name, assignment, student)
@@ -794,13 +795,38 @@ def _scores(course: Path, db: Path, task: Task, flags: dict, valid: dict, start:
                     cells[g.name] = (float(g.score), float(g.max_score))
                     nb_grades[g.name] = {"auto_score": g.auto_score, "needs_manual_grade": g.needs_manual_grade}
                 score = float(sub_nb.score)
+                graded_nb, _ = _read_notebook(autograded)
+                hints = cell_hints(graded_nb, set(cells)) if graded_nb else {}
             else:
                 cells = {cell: (0.0, mx) for cell, mx in task.cell_max[name].items()}
             grades[name] = nb_grades
             status, reason = _status(flags[name])
             rows.append(Row(student, assignment, name, status, score, task.max_scores[name], reason,
-                            sorted({k for k, _ in flags[name]} - {"graded"}), cells, round(time.monotonic() - start, 2)))
+                            sorted({k for k, _ in flags[name]} - {"graded"}), cells, round(time.monotonic() - start, 2),
+                            hints))
     return rows, grades
+
+
+MAX_HINT_CHARS = 300
+
+
+def cell_hints(nb, grade_ids: set[str]) -> dict[str, str]:
+    """Test cell -> the first line of the error it raised ("CheckFailed: batchnorm_forward is
+    wrong ..."), for the test cells of ``grade_ids`` that raised one: the message the student
+    sees, kept for the class report and Gradescope. Student-controlled text: data, never markup."""
+    hints = {}
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid not in grade_ids or cell.get("cell_type") != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                ename, evalue = str(out.get("ename", "")), str(out.get("evalue", ""))
+                first = next((ln.strip() for ln in evalue.splitlines() if ln.strip()), "")
+                text = f"{ename}: {first}" if first else ename
+                hints[gid] = shown(text)[:MAX_HINT_CHARS]
+                break
+    return hints
 
 
 def _feedback(course: Path, db: Path, task: Task, rows: list[Row], valid: dict, log_lines: list[str]) -> None:

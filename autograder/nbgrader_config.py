@@ -12,6 +12,7 @@ import os
 from bngrader import settings
 from bngrader.course import grading_env
 from bngrader.hardening import harden
+from bngrader.late import LatePenalty
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 
@@ -35,3 +36,10 @@ os.environ.update(grading_env())
 # hidden tests cleared, every page sanitised, no student link followed. Per-cell time limit
 # while validating and autograding: 300 s (Keras cells train for up to ~1 min).
 harden(c, cell_timeout=300, notebook_timeout=1800, memory_mb=3000, sandbox="bwrap", work_dir=None)
+
+# The course's late policy (bngrader/late.py), for stock autograde and `bngrader grade` alike:
+# 10 % of the score per started day past the due date (the gradebook's, plus any extension).
+# Change it here: penalty_method "none" (flag only), "zero", or "per_day" with percent_per_day.
+c.AssignLatePenalties.plugin_class = LatePenalty
+c.LatePenalty.penalty_method = "per_day"
+c.LatePenalty.percent_per_day = 10.0

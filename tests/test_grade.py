@@ -581,11 +581,14 @@ def test_gradebook_and_gradescope_agree_with_the_csv(adversarial):
     with Gradebook(f"sqlite:///{adversarial['out'] / 'gradebook.db'}") as gb:
         subs = gb.find_assignment(A).submissions
         assert sorted(s.student.id for s in subs) == sorted(rows)  # one submission each: none lost or doubled
-        for s in subs:
-            assert s.score == pytest.approx(float(rows[s.student.id]["score"])), s.student.id
-    for student, row in rows.items():
+        for s in subs:  # the CSV's score is nbgrader's score less its late penalty, as `nbgrader export` has it
+            row = rows[s.student.id]
+            assert (s.score, s.late_submission_penalty) == pytest.approx(
+                (float(row["raw_score"]), float(row["late_penalty"]))), s.student.id
+            assert float(row["score"]) == pytest.approx(max(0.0, s.score - s.late_submission_penalty))
+    for student, row in rows.items():  # Gradescope applies its own late policy: it gets the raw score
         gs = json.loads((adversarial["out"] / "gradescope" / student / A / "results.json").read_text())
-        assert gs["score"] == pytest.approx(float(row["score"]))
+        assert gs["score"] == pytest.approx(float(row["raw_score"]))
         assert {t["name"].split(": ")[1] for t in gs["tests"]} == set(POINTS)
 
 

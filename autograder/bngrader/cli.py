@@ -5,6 +5,8 @@
     bngrader validate [--invert] PATH...  nbgrader validation; exit 1 when a notebook fails
     bngrader benchmark [--fast] [PATH...] execute solution notebooks; wall time and key results
     bngrader grade ASSIGNMENT... [opts]   grade a class (sandboxed, parallel); see bngrader grade --help
+    bngrader export [ASSIGNMENT...]       rebuild the grade CSVs from the ledger and the gradebook (manual grades)
+    bngrader extend A STUDENT --days N    a student's extension (nbgrader's), then the CSVs again
     bngrader source to-py|to-nb FILE...   one notebook <-> its percent-format text
     bngrader expected [--check]           the visible checks' literal answers, from the reference
     bngrader bench-grading [opts]         grade a generated class with stock nbgrader and with grade
@@ -33,6 +35,14 @@ def main(argv: list[str] | None = None) -> int:
         from bngrader import grade
 
         return grade.main(rest)
+    if cmd == "export":
+        from bngrader import records
+
+        return records.export_main(rest)
+    if cmd == "extend":
+        from bngrader import late
+
+        return late.extend_main(rest)
     if cmd == "source":
         from bngrader import nbsource
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import functools
 import hashlib
 import json
@@ -73,7 +72,6 @@ class GradeOptions:
     disk_mb: int = 200  # per kernel, also the largest file it may write
     max_files: int = 2000  # files and folders a kernel may create
     sandbox: str = "auto"  # "bwrap", "none", or "auto" (bwrap where it works)
-    deadline: str | None = None  # ISO time; later hand-ins are late
     gradescope: bool = False  # also write gradescope/<student>/<assignment>/results.json
     keep_work: bool = False  # keep each submission's scratch folder
 
@@ -117,6 +115,7 @@ class Row:
     cells: dict = field(default_factory=dict)  # test cell -> (score, max score)
     seconds: float = 0.0  # grading time of the submission up to its scores
     hints: dict = field(default_factory=dict)  # failed test cell -> its error's first line ("CheckFailed: ...")
+    penalty: float = 0.0  # late penalty in points (records.py: the gradebook's due date, the course's policy)
 
 
 def rows_as_data(result: dict) -> dict:
@@ -134,8 +133,8 @@ class GradingError(Exception):
     """A problem with the whole run (its arguments, its input), not with one submission: the
     command line prints it and exits with status 2. Per-submission problems are statuses."""
 
-SEVERITY = ["rejected", "invalid_notebook", "missing", "kernel_died", "timeout", "tampered", "missing_tests_restored",
-            "suspicious", "bad_timestamp", "renamed", "late", "graded"]
+SEVERITY = ["rejected", "invalid_notebook", "missing", "unattempted", "kernel_died", "timeout", "tampered",
+            "missing_tests_restored", "suspicious", "bad_timestamp", "renamed", "late", "graded"]
 # Canvas's export names: <student>_[late_]<user id>_<submission id>_<original file name>. The
 # student id is "<student>_<user id>" (see unpack_zip): two students with one name stay apart.
 DEFAULT_PATTERN = (r"^(?P<student_id>[^_]+)_(?:late_)?(?P<user_id>\d+)_\d+_(?P<file_id>.+\.ipynb)$")
@@ -535,7 +534,9 @@ def _stage_notebooks(task: Task, src: Path, staged: Path) -> tuple[dict[str, lis
         if problem:
             flags[name].append(("invalid_notebook", problem))
             continue
-        tampered, deleted, findings = _inspect(nb, task.release_cells[name])
+        tampered, deleted, findings = _inspect(nb, task.release_cells[name]["cells"])
+        if unattempted(nb, task.release_cells[name]):
+            flags[name].append(("unattempted", "the released notebook, no answer changed"))
         if tampered:
             flags[name].append(("tampered", f"edited read-only/test cells {', '.join(tampered)} (restored)"))
         if deleted:
@@ -547,24 +548,42 @@ def _stage_notebooks(task: Task, src: Path, staged: Path) -> tuple[dict[str, lis
     return flags, valid
 
 
-def release_cells(release: Path) -> dict[str, dict[str, dict]]:
-    """notebook -> grade id -> what the learner was given (role and source, hidden tests removed)."""
+def release_cells(release: Path) -> dict[str, dict]:
+    """notebook -> {"cells": grade id -> what the learner was given (role and source, hidden tests
+    removed), "code": the code cells without a grade id (given code), normalised}."""
     import nbformat
 
     out = {}
     for path in sorted(release.glob("*.ipynb")):
-        cells = {}
+        cells, code = {}, []
         for cell in nbformat.read(path, as_version=4).cells:
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("grade_id"):
-                cells[meta["grade_id"]] = {"source": cell.source, "readonly": bool(meta.get("locked")) or (
-                    bool(meta.get("grade")) and not meta.get("solution")), "test": bool(meta.get("grade")) and not meta.get("solution")}
-        out[path.stem] = cells
+                test = bool(meta.get("grade")) and not meta.get("solution")
+                cells[meta["grade_id"]] = {"source": cell.source, "readonly": bool(meta.get("locked")) or test,
+                                           "test": test, "answer": bool(meta.get("solution"))}
+            elif cell.cell_type == "code" and cell.source.strip():
+                code.append(_normal(cell.source))
+        out[path.stem] = {"cells": cells, "code": sorted(code)}
     return out
 
 
 def _normal(source: str) -> str:
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def unattempted(nb, released: dict) -> bool:
+    """True if ``nb`` is the released notebook with no answer: every answer cell as given, and no
+    code of the student's own in another cell (outputs, metadata and cell order do not count)."""
+    answers = {gid: _normal(c["source"]) for gid, c in released["cells"].items() if c["answer"]}
+    code, seen = [], {}
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            seen[gid] = _normal(cell.get("source", ""))
+        elif not gid and cell.get("cell_type") == "code" and cell.get("source", "").strip():
+            code.append(_normal(cell.source))
+    return bool(answers) and seen == answers and sorted(code) == released["code"]
 
 
 def _inspect(nb, sources: dict[str, dict]) -> tuple[list[str], list[str], list[str]]:
@@ -660,13 +679,6 @@ def read_timestamp(path: Path, now=None) -> tuple[str | None, str | None]:
     return when.strftime("%Y-%m-%d %H:%M:%S.%f UTC"), None
 
 
-def lateness(timestamp: str | None, deadline: str | None) -> float:
-    """Seconds ``timestamp`` is after ``deadline`` (both checked already; 0 without either)."""
-    if not timestamp or not deadline:
-        return 0.0
-    return (parse_time(timestamp) - parse_time(deadline)).total_seconds()
-
-
 def grade_submission(task: Task) -> dict:
     """Grade one student's submission of one assignment. Runs in a worker process.
 
@@ -731,17 +743,15 @@ def _grade_submission(task: Task) -> dict:
 
 def _inspect_submission(task: Task, src: Path, staged: Path) -> tuple[dict[str, list], dict[str, bool], str | None]:
     """Look at what was handed in before nbgrader does (read only, links never followed): stage the
-    notebooks, check timestamp.txt against the deadline. Returns (flags, valid notebooks, hand-in time)."""
+    notebooks, read timestamp.txt. Returns (flags, valid notebooks, hand-in time). Lateness is
+    the main process's to judge (records.py), against the gradebook's due date and extensions."""
     flags, valid = _stage_notebooks(task, src, staged)
     timestamp, problem = read_timestamp(src / "timestamp.txt")
     if timestamp:  # nbgrader reads the checked, normalised time, never the student's file
         (staged / "timestamp.txt").write_text(timestamp)
-    late = lateness(timestamp, task.options.deadline)
     for name in task.notebooks:
         if problem:
             flags[name].append(("bad_timestamp", f"{problem}; graded without a hand-in time"))
-        if late > 0:
-            flags[name].append(("late", f"{_duration(late)} after the deadline"))
     return flags, valid, timestamp
 
 
@@ -1121,9 +1131,13 @@ def _warm_worker():
 def grade_class(assignments: list[str], options: GradeOptions = GradeOptions(), *, submitted: Path | None = None,
                 zip_path: Path | None = None, pattern: str = DEFAULT_PATTERN, out: Path = INSTRUCTOR,
                 workers: int | None = None, scheduler: str | None = None, task_timeout: float | None = None,
-                regrade: bool = False, gradebook: Path | None = None, quiet: bool = False) -> list[Row]:
-    """Grade every submission of ``assignments``; write grades.csv and friends under ``out``.
-    Returns the CSV rows. Raises :class:`GradingError` for a problem with the run itself."""
+                regrade: bool = False, gradebook: Path | None = None, quiet: bool = False,
+                deadline: str | None = None, late_policy: str | None = None) -> list[Row]:
+    """Grade every submission of ``assignments``; write grades/<assignment>.csv, grades.csv and friends
+    under ``out``. ``deadline`` (ISO time) is recorded as the assignments' due date in the gradebook;
+    ``late_policy`` overrides the course's late policy for this run (bngrader.late). Returns the rows
+    of the graded assignments as written. Raises :class:`GradingError` for a problem with the run."""
+    from bngrader import records
     from bngrader.course import grading_env
 
     os.environ.update(grading_env())  # nbgrader calls `alembic` by name; workers inherit this
@@ -1132,15 +1146,16 @@ def grade_class(assignments: list[str], options: GradeOptions = GradeOptions(), 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     workers = workers or default_workers()
-    options = replace(options, sandbox=_check_run(assignments, options.sandbox, options.deadline, quiet))
+    options = replace(options, sandbox=_check_run(assignments, options.sandbox, deadline, late_policy, quiet))
     master_db = Path(gradebook).resolve() if gradebook else out / "gradebook.db"
     template, info = prepare(out, master_db)
-    tasks, results, cell_names, rejected, notes = [], {}, [], [], {}
+    if deadline:
+        set_due_date(master_db, assignments, parse_time(deadline))
+    tasks, results, rejected, notes = [], {}, [], {}
     for assignment in assignments:
         intake = _take_in(assignment, submitted, zip_path, pattern, out)
         maxes, cell_max, given = info[assignment]
         notebooks = sorted(maxes)
-        cell_names += [c for nb in notebooks for c in cell_max[nb] if c not in cell_names]
         base = {"assignment": assignment, "notebooks": notebooks, "max_scores": maxes, "cell_max": cell_max,
                 "release_cells": given, "template_db": str(template), "out": str(out), "options": options,
                 "grader": grader_version(assignment)}
@@ -1155,13 +1170,25 @@ def grade_class(assignments: list[str], options: GradeOptions = GradeOptions(), 
         _run(tasks, results, notes, master_db, out, workers, scheduler,
              task_timeout or options.notebook_timeout + 600, options.sandbox, "class" if len(assignments) > 1 else assignments[0],
              quiet)
-    rows = sorted([row for key in sorted(results) for row in results[key]["rows"]] + rejected,
-                  key=lambda r: (r.assignment, r.student))
-    write_csv(out / "grades.csv", rows, cell_names)
-    return rows
+    unrecorded = {a: [r for r in rejected if r.assignment == a] for a in assignments}  # not in the ledger
+    for key in sorted(results):
+        if results[key].get("error"):
+            unrecorded[key[0]] += results[key]["rows"]
+    return records.update(master_db, out, unrecorded, {a: records.cell_order(info[a][1]) for a in assignments},
+                          late_policy)
 
 
-def _check_run(assignments: list[str], sandbox: str, deadline: str | None, quiet: bool) -> str:
+def set_due_date(master_db: Path, assignments: list[str], when) -> None:
+    """Record ``when`` (naive UTC) as the due date of ``assignments`` in the course gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{master_db}") as gb:
+        for assignment in assignments:
+            gb.update_or_create_assignment(assignment, duedate=when)
+
+
+def _check_run(assignments: list[str], sandbox: str, deadline: str | None, late_policy: str | None,
+               quiet: bool) -> str:
     """Check the run's arguments; returns the sandbox to use ('auto' resolved)."""
     from bngrader.sandbox import sandbox_available
 
@@ -1182,6 +1209,13 @@ def _check_run(assignments: list[str], sandbox: str, deadline: str | None, quiet
             parse_time(deadline)
         except ValueError as exc:
             raise GradingError(f"--deadline {deadline!r} is not a time ({exc}); e.g. '2026-12-01 23:59 UTC'") from exc
+    if late_policy:
+        from bngrader.late import parse_policy
+
+        try:
+            parse_policy(late_policy)
+        except ValueError as exc:
+            raise GradingError(f"--late-penalty: {exc}") from exc
     return sandbox
 
 
@@ -1241,7 +1275,8 @@ def _run(tasks, results, notes, master_db, out, workers, scheduler, task_timeout
         else:
             entry = Path(task.ledger)
             tmp = entry.with_name(f".{entry.name}.tmp")
-            tmp.write_text(json.dumps({"fingerprint": task.fingerprint, "result": rows_as_data(raw)}))
+            tmp.write_text(json.dumps({"fingerprint": task.fingerprint, "result": rows_as_data(raw),
+                                       "notes": notes[key]}))
             os.replace(tmp, entry)
         if not quiet:
             progress.update(result["rows"])
@@ -1277,17 +1312,6 @@ def default_workers() -> int:
     return (os.cpu_count() or 1) + 1
 
 
-def write_csv(path: Path, rows: list[Row], cell_names: list[str]):
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "assignment", "notebook", "score", "max_score", "status", "reason", "flags",
-                    *cell_names])
-        for r in rows:
-            w.writerow([r.student, r.assignment, r.notebook, f"{r.score:g}", f"{r.max_score:g}",
-                        r.status, r.reason, " ".join(r.flags),
-                        *(f"{r.cells[c][0]:g}" if c in r.cells else "" for c in cell_names)])
-
-
 def summary(statuses) -> str:
     """'3 graded, 1 late' for the given statuses, most serious first."""
     from collections import Counter
@@ -1320,7 +1344,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="disk quota per kernel: bytes it may write, also its largest file (default 200 MB)")
     p.add_argument("--max-files", type=int, default=2000, help="files a kernel may create (default 2000)")
     p.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto")
-    p.add_argument("--deadline", help="ISO time; later submissions are marked late (timestamp.txt)")
+    p.add_argument("--deadline", help="ISO time, recorded as the assignments' due date in the gradebook (it stays "
+                                      "there for later runs); later hand-ins (timestamp.txt) are late")
+    p.add_argument("--late-penalty", metavar="POLICY",
+                   help="none, zero, per_day or per_day:PERCENT, for this run (default: the course's policy in "
+                        "autograder/nbgrader_config.py, 10%% of the score per started day late)")
     p.add_argument("--gradescope", action="store_true", help="also write gradescope/<student>/<a>/results.json")
     p.add_argument("--regrade", action="store_true", help="grade again even what the ledger has")
     p.add_argument("--keep-work", action="store_true", help="keep each submission's scratch folder")
@@ -1336,11 +1364,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = GradeOptions(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                                memory_mb=args.memory_mb, disk_mb=args.disk_mb, max_files=args.max_files,
-                               sandbox=args.sandbox, deadline=args.deadline, gradescope=args.gradescope,
-                               keep_work=args.keep_work)
+                               sandbox=args.sandbox, gradescope=args.gradescope, keep_work=args.keep_work)
         rows = grade_class(args.assignments, options, submitted=args.submitted, zip_path=args.zip,
                            pattern=args.pattern, out=args.out, workers=args.workers, scheduler=args.scheduler,
-                           task_timeout=args.task_timeout, regrade=args.regrade, gradebook=args.gradebook)
+                           task_timeout=args.task_timeout, regrade=args.regrade, gradebook=args.gradebook,
+                           deadline=args.deadline, late_policy=args.late_penalty)
     except KeyboardInterrupt:
         return 130
     except GradingError as exc:
@@ -1348,7 +1376,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out.resolve()
     print(f"graded {len(rows)} notebooks in {time.monotonic() - start:.1f} s: {summary(r.status for r in rows) or 'nothing to grade'}")
-    print(f"  grades:    {out / 'grades.csv'}\n  feedback:  {out / 'feedback'}/<student>/<assignment>/"
+    print(f"  grades:    {out / 'grades'}/<assignment>.csv, all assignments in {out / 'grades.csv'}"
+          f"\n  feedback:  {out / 'feedback'}/<student>/<assignment>/"
           f"\n  gradebook: {args.gradebook or out / 'gradebook.db'}")
     return 0
 

@@ -16,6 +16,7 @@ both the solution notebooks and, with stock nbgrader, ``notebooks/``)::
     # %% [locked id=setup]           read-only code the learner runs but cannot edit
     # %% [answer id=batch_mean]      an autograded answer (### BEGIN/END SOLUTION inside)
     # %% [tests id=test_mean points=2]  autograder tests (### BEGIN/END HIDDEN TESTS inside)
+    # %% [written id=why_eps points=2]  a written answer (markdown, "# " lines), graded by hand
 
 Cell ids do not depend on a cell's position, so inserting, deleting or moving one cell
 leaves every other cell's id alone:
@@ -40,9 +41,10 @@ from pathlib import Path
 
 import nbformat
 
-HEADER = re.compile(r"^# %% \[(?P<kind>markdown|code|locked|answer|tests)(?P<attrs>[^\]]*)\]\s*$")
+HEADER = re.compile(r"^# %% \[(?P<kind>markdown|code|locked|answer|tests|written)(?P<attrs>[^\]]*)\]\s*$")
 CELL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-ATTRS = {"markdown": {"id"}, "code": {"id"}, "locked": {"id"}, "answer": {"id"}, "tests": {"id", "points"}}
+ATTRS = {"markdown": {"id"}, "code": {"id"}, "locked": {"id"}, "answer": {"id"}, "tests": {"id", "points"},
+         "written": {"id", "points"}}
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
@@ -50,14 +52,14 @@ def _nbgrader(kind: str, attrs: dict[str, str]) -> dict | None:
     if kind in ("markdown", "code"):
         return None
     meta = {
-        "grade": kind == "tests",
+        "grade": kind in ("tests", "written"),
         "grade_id": attrs["id"],
-        "locked": kind != "answer",
+        "locked": kind not in ("answer", "written"),
         "schema_version": 3,
-        "solution": kind == "answer",
+        "solution": kind in ("answer", "written"),
         "task": False,
     }
-    if kind == "tests":
+    if kind in ("tests", "written"):
         meta["points"] = int(attrs.get("points", 1))
     return meta
 
@@ -65,6 +67,8 @@ def _nbgrader(kind: str, attrs: dict[str, str]) -> dict | None:
 def _kind(cell) -> tuple[str, str]:
     meta = cell.metadata.get("nbgrader")
     if cell.cell_type == "markdown":
+        if meta and meta.get("grade") and meta.get("solution"):
+            return "written", f" id={meta['grade_id']} points={meta['points']}"
         return "markdown", ""
     if not meta:
         return "code", ""
@@ -111,7 +115,7 @@ def py_to_notebook(text: str) -> nbformat.NotebookNode:
         if kind is None:
             return
         source = "\n".join(body).strip("\n")
-        if kind == "markdown":
+        if kind in ("markdown", "written"):
             lines = [ln[2:] if ln.startswith("# ") else ln.lstrip("#") for ln in source.splitlines()]
             cell = nbformat.v4.new_markdown_cell("\n".join(lines))
         else:
@@ -168,7 +172,7 @@ def _to_py(nb, named: set[int]) -> str:
         if i in named:
             attrs = f" id={cell['id']}"
         src = cell.source
-        if kind == "markdown":
+        if kind in ("markdown", "written"):
             src = "\n".join(("# " + ln) if ln else "#" for ln in src.splitlines())
         chunks.append(f"# %% [{kind}{attrs}]\n{src}\n")
     return "\n".join(chunks)

@@ -7,6 +7,7 @@
     bngrader grade ASSIGNMENT... [opts]   grade a class (sandboxed, parallel); see bngrader grade --help
     bngrader export [ASSIGNMENT...]       rebuild the grade CSVs from the ledger and the gradebook (manual grades)
     bngrader extend A STUDENT --days N    a student's extension (nbgrader's), then the CSVs again
+    bngrader handback ASSIGNMENT          one feedback zip per student (pages and offline MathJax)
     bngrader source to-py|to-nb FILE...   one notebook <-> its percent-format text
     bngrader expected [--check]           the visible checks' literal answers, from the reference
     bngrader bench-grading [opts]         grade a generated class with stock nbgrader and with grade
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         from bngrader import late
 
         return late.extend_main(rest)
+    if cmd == "handback":
+        from bngrader import handback
+
+        return handback.main(rest)
     if cmd == "source":
         from bngrader import nbsource
 

@@ -1,0 +1,209 @@
+"""An instructor's term, scripted, through the real commands, in a scratch copy of the course.
+
+The copy (``BNCOURSE_ROOT``) has lessons 1 and 4, and lesson 1 gets one written question graded
+by hand, as the lessons' written questions are. The term, in order:
+
+1. release both assignments (``bngrader release``);
+2. grade lesson 1 with a deadline: ada right and on time, bob with two mistakes and a day and
+   two hours late, cy the untouched release;
+3. grade lesson 4, later: lesson 1's grades must stay;
+4. bob hands lesson 1 in again, fixed; regrading him replaces his row and only his;
+5. grade ada's written answer by hand (nbgrader's gradebook API, as Formgrader's grade box
+   does), give bob an extension, and ``bngrader export``;
+6. hand the feedback back (``bngrader handback``) and export with stock ``nbgrader export``.
+
+At each step every grade must be in the CSVs and the gradebook, with the course's late policy
+(10 % of the score per started day late) applied as documented.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+
+L1, L4 = "01_formulas_by_hand", "04_conv_batchnorm"
+DEADLINE = "2026-11-01 12:00 UTC"
+WRITTEN = """
+# %% [written id=why_eps points=2]
+# Why does batch norm add epsilon inside the square root? One or two sentences.
+#
+# ### BEGIN SOLUTION
+# A feature with (near-)zero batch variance would divide by zero; epsilon bounds the scale.
+# ### END SOLUTION
+"""
+WRONG_L1 = {"batch_mean": "batch_mean = X.sum(axis=0) / 3", "batch_var": "batch_var = X.var(axis=0, ddof=1)"}
+GRADE_ARGS = ["--workers", "2", "--cell-timeout", "60"]
+
+
+def _run(root: Path, *args: str, cwd: Path | None = None, ok: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "bngrader", *args], cwd=cwd or root, capture_output=True, text=True,
+                          timeout=900, env={**os.environ, "BNCOURSE_ROOT": str(root)})
+    assert (proc.returncode == 0) == ok, proc.stdout + proc.stderr
+    return proc
+
+
+def _csv(path: Path) -> dict[tuple[str, str], dict]:
+    with open(path, newline="") as f:
+        return {(r["assignment"], r["student"]): r for r in csv.DictReader(f)}
+
+
+def _submission(root: Path, folder: Path, assignment: str, answers: dict[str, str], solved: bool,
+                timestamp: str | None = None) -> None:
+    """The released notebook, answer cells filled from the solution (``solved``) then ``answers``."""
+    release = nbformat.read(root / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
+    solution = nbformat.read(root / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    given = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells
+             if c.metadata.get("nbgrader", {}).get("solution")} if solved else {}
+    given.update(answers)
+    for cell in release.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in given and cell.metadata["nbgrader"].get("solution"):
+            cell.source = given[gid]
+    target = folder / assignment
+    target.mkdir(parents=True, exist_ok=True)
+    nbformat.write(release, target / f"{assignment}.ipynb")
+    if timestamp:
+        (target / "timestamp.txt").write_text(timestamp)
+
+
+@pytest.fixture(scope="module")
+def term(tmp_path_factory):
+    root = tmp_path_factory.mktemp("term") / "course"
+    shutil.copytree(ROOT / "autograder", root / "autograder",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.db", "*.csv", "bngrader"))
+    for a in (L1, L4):
+        shutil.copytree(ROOT / "solutions" / a, root / "solutions" / a, ignore=shutil.ignore_patterns("*.ipynb"))
+    source = root / "solutions" / L1 / f"{L1}.py"
+    source.write_text(source.read_text() + WRITTEN)
+    _run(root, "release")  # step 1
+    return root
+
+
+def test_step1_release_has_both_assignments_and_the_written_question(term):
+    nb = nbformat.read(term / "notebooks" / L1 / f"{L1}.ipynb", as_version=4)
+    written = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "why_eps"]
+    assert len(written) == 1 and written[0].cell_type == "markdown" and "BEGIN SOLUTION" not in written[0].source
+    assert (term / "notebooks" / L4 / f"{L4}.ipynb").is_file()
+
+
+@pytest.fixture(scope="module")
+def graded(term):
+    sub, out = term / "hand-ins", term / "instructor"
+    _submission(term, sub / "ada", L1, {"why_eps": "Epsilon avoids a division by zero."}, True,
+                "2026-11-01 09:00:00 UTC")
+    _submission(term, sub / "bob", L1, WRONG_L1, True, "2026-11-02 14:00:00 UTC")  # 1 d 2 h late: 2 days
+    _submission(term, sub / "cy", L1, {}, False)
+    step2 = _run(term, "grade", L1, "--submitted", str(sub), "--deadline", DEADLINE, *GRADE_ARGS)
+    after_l1 = _csv(out / "grades.csv")
+    _submission(term, sub / "ada", L4, {}, True)
+    _submission(term, sub / "bob", L4, {}, False)
+    _run(term, "grade", L4, "--submitted", str(sub), *GRADE_ARGS)  # step 3
+    after_l4 = _csv(out / "grades.csv")
+    again = term / "hand-ins-again"
+    _submission(term, again / "bob", L1, {}, True, "2026-11-02 16:00:00 UTC")
+    _run(term, "grade", L1, "--submitted", str(again), *GRADE_ARGS)  # step 4
+    after_regrade = _csv(out / "grades.csv")
+    return {"out": out, "step2": step2, "after_l1": after_l1, "after_l4": after_l4, "after_regrade": after_regrade}
+
+
+def test_step2_late_blank_and_written_answers_are_told_apart(graded):
+    rows = graded["after_l1"]
+    ada, bob, cy = (rows[L1, s] for s in ("ada", "bob", "cy"))
+    assert (ada["status"], ada["score"], ada["max_score"]) == ("graded", "10", "12")  # written: not graded yet
+    assert ada["flags"] == "needs_manual_grade" and "needs a manual grade: why_eps" in ada["reason"]
+    assert (bob["status"], bob["raw_score"]) == ("late", "8")  # batch_mean and batch_var wrong: 10 - 2
+    assert (bob["late_penalty"], bob["score"]) == ("1.6", "6.4")  # 2 started days: 20 % of 8
+    assert "1 d 2 h 0 min after the deadline: -1.6 points" in bob["reason"]
+    assert (cy["status"], cy["score"]) == ("unattempted", "0")
+    assert sorted(rows) == [(L1, "ada"), (L1, "bob"), (L1, "cy")]
+
+
+def test_step3_grading_a_later_assignment_keeps_the_earlier_grades(graded):
+    before, after = graded["after_l1"], graded["after_l4"]
+    assert {k: v for k, v in after.items() if k[0] == L1} == {k: {**v, **{c: "" for c in after[L4, "ada"]
+                                                                           if c not in v}} for k, v in before.items()}
+    assert (after[L4, "ada"]["score"], after[L4, "bob"]["status"]) == ("6", "unattempted")
+    assert (graded["out"] / "grades" / f"{L1}.csv").is_file() and (graded["out"] / "grades" / f"{L4}.csv").is_file()
+
+
+def test_step4_regrading_one_student_replaces_only_that_row(graded):
+    before, after = graded["after_l4"], graded["after_regrade"]
+    bob = after[L1, "bob"]
+    assert (bob["raw_score"], bob["late_penalty"], bob["score"]) == ("10", "2", "8")  # fixed, still 2 days late
+    assert {k: v for k, v in after.items() if k != (L1, "bob")} == {k: v for k, v in before.items() if k != (L1, "bob")}
+
+
+@pytest.fixture(scope="module")
+def finished(term, graded):
+    from nbgrader.api import Gradebook
+
+    out = graded["out"]
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:  # what Formgrader's grade box stores (its
+        grade = gb.find_grade("why_eps", L1, L1, "ada")         # api/grade handler: the score, then the flag)
+        assert grade.needs_manual_grade
+        grade.manual_score, grade.needs_manual_grade = 1.5, False
+        gb.db.commit()
+    _run(term, "export")
+    after_manual = _csv(out / "grades.csv")
+    _run(term, "extend", L1, "bob", "--days", "2")
+    after_extension = _csv(out / "grades.csv")
+    handback = _run(term, "handback", L1)
+    stock = subprocess.run([str(Path(sys.executable).with_name("nbgrader")), "export", "--to", str(term / "stock.csv")],
+                           cwd=term / "autograder", capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "BNCOURSE_ROOT": str(term)})
+    assert stock.returncode == 0, stock.stderr
+    return {"after_manual": after_manual, "after_extension": after_extension, "handback": handback}
+
+
+def test_step5_a_manual_grade_counts_everywhere(term, graded, finished):
+    ada = finished["after_manual"][L1, "ada"]
+    assert (ada["score"], ada["why_eps"], ada["flags"]) == ("11.5", "1.5", "")
+    assert _csv(graded["out"] / "grades" / f"{L1}.csv")[L1, "ada"]["score"] == "11.5"
+
+
+def test_step5_an_extension_lifts_the_penalty(finished):
+    bob = finished["after_extension"][L1, "bob"]
+    assert (bob["status"], bob["late_penalty"], bob["score"]) == ("graded", "0", "10")
+    assert bob["reason"] == "needs a manual grade: why_eps"  # his written answer is still to be read
+
+
+def test_step6_feedback_zips_hold_the_pages_and_offline_math_only(graded, finished):
+    folder = graded["out"] / "handback" / L1
+    assert sorted(p.name for p in folder.iterdir()) == ["ada.zip", "bob.zip", "cy.zip"]
+    with zipfile.ZipFile(folder / "bob.zip") as zf:
+        names = zf.namelist()
+        page = zf.read(f"{L1}/{L1}.html").decode()
+    assert f"{L1}/{L1}.html" in names and f"{L1}/mathjax/MathJax.js" in names
+    assert all(n == f"{L1}/{L1}.html" or n.startswith(f"{L1}/mathjax/") for n in names)
+    assert "mathjax/MathJax.js" in page and "cdn" not in page.lower()
+    first = (folder / "bob.zip").read_bytes()
+    subprocess.run([sys.executable, "-m", "bngrader", "handback", L1], check=True, capture_output=True,
+                   env={**os.environ, "BNCOURSE_ROOT": str(graded["out"].parent)})
+    assert (folder / "bob.zip").read_bytes() == first  # deterministic
+
+
+def test_every_grade_agrees_between_our_csv_the_gradebook_and_nbgrader_export(term, graded, finished):
+    from nbgrader.api import Gradebook
+
+    ours = finished["after_extension"]
+    with open(term / "stock.csv", newline="") as f:
+        stock = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(f)}
+    with Gradebook(f"sqlite:///{graded['out'] / 'gradebook.db'}") as gb:
+        for (assignment, student), row in ours.items():
+            sub = gb.find_submission(assignment, student)
+            assert float(row["raw_score"]) == pytest.approx(sub.score), (assignment, student)
+            assert float(row["late_penalty"]) == pytest.approx(sub.late_submission_penalty), (assignment, student)
+            assert float(row["score"]) == pytest.approx(float(stock[assignment, student]["score"])), (assignment, student)
+        assert gb.find_assignment(L1).duedate is not None  # Formgrader shows it
+    # nbgrader export lists every student for every assignment: cy handed in no lesson 4 (0 points)
+    assert sorted(stock) == sorted([*ours, (L4, "cy")]) and float(stock[L4, "cy"]["score"]) == 0

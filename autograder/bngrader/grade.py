@@ -5,8 +5,9 @@
     bngrader grade 01_formulas_by_hand 02_numpy_forward --workers 2 --gradescope
     bngrader grade 02_numpy_forward --scheduler local    # the same on a Dask cluster
 
-For every student and notebook it writes one row of ``grades.csv`` (score, max score,
-each test cell's score, a status and a reason), the autograded notebook, feedback HTML
+For every student and notebook it writes one row of ``grades/<assignment>.csv`` and of the
+combined ``grades.csv`` (records.py: score, late penalty, each test cell's score, a status
+and a reason; other assignments' rows are kept), the autograded notebook, feedback HTML
 without hidden tests, and optionally a Gradescope ``results.json``; and it records the
 grades in the course's nbgrader gradebook, so Formgrader and ``nbgrader export`` see
 them. The feedback folder of a student holds only the feedback page of each graded
@@ -18,6 +19,7 @@ the least serious:
     invalid_notebook  the file is not a notebook, or nbgrader rejected it, or its zip member
                       is corrupt, encrypted or too big (score 0)
     missing           no notebook of that name (score 0)
+    unattempted       the released notebook, no answer changed (graded)
     kernel_died       the kernel crashed, or hit the memory limit or the disk quota (other cells still graded)
     timeout           a cell or the notebook ran out of time (other cells still graded)
     tampered          a test or read-only cell was edited (nbgrader restored it)
@@ -28,7 +30,7 @@ the least serious:
                       holds links, special or oversized files (never read)
     bad_timestamp     timestamp.txt is unreadable or implausible: graded, not checked against --deadline
     renamed           graded, from a notebook with another name
-    late              submitted after --deadline
+    late              (records.py) handed in after the due date and extension: the late policy applies
     graded            nothing to report
 
 Each submission is graded by nbgrader's own ``Autograde`` converter, in a warm worker

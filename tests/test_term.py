@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -28,28 +27,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from scratch_course import L1, bngrader, hand_in, make_course
 
-from conftest import ROOT
-
-L1, L4 = "01_formulas_by_hand", "04_conv_batchnorm"
+L4 = "04_conv_batchnorm"
 DEADLINE = "2026-11-01 12:00 UTC"
-WRITTEN = """
-# %% [written id=why_eps points=2]
-# Why does batch norm add epsilon inside the square root? One or two sentences.
-#
-# ### BEGIN SOLUTION
-# A feature with (near-)zero batch variance would divide by zero; epsilon bounds the scale.
-# ### END SOLUTION
-"""
 WRONG_L1 = {"batch_mean": "batch_mean = X.sum(axis=0) / 3", "batch_var": "batch_var = X.var(axis=0, ddof=1)"}
 GRADE_ARGS = ["--workers", "2", "--cell-timeout", "60"]
-
-
-def _run(root: Path, *args: str, cwd: Path | None = None, ok: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "bngrader", *args], cwd=cwd or root, capture_output=True, text=True,
-                          timeout=900, env={**os.environ, "BNCOURSE_ROOT": str(root)})
-    assert (proc.returncode == 0) == ok, proc.stdout + proc.stderr
-    return proc
 
 
 def _csv(path: Path) -> dict[tuple[str, str], dict]:
@@ -57,36 +40,9 @@ def _csv(path: Path) -> dict[tuple[str, str], dict]:
         return {(r["assignment"], r["student"]): r for r in csv.DictReader(f)}
 
 
-def _submission(root: Path, folder: Path, assignment: str, answers: dict[str, str], solved: bool,
-                timestamp: str | None = None) -> None:
-    """The released notebook, answer cells filled from the solution (``solved``) then ``answers``."""
-    release = nbformat.read(root / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
-    solution = nbformat.read(root / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
-    given = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells
-             if c.metadata.get("nbgrader", {}).get("solution")} if solved else {}
-    given.update(answers)
-    for cell in release.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in given and cell.metadata["nbgrader"].get("solution"):
-            cell.source = given[gid]
-    target = folder / assignment
-    target.mkdir(parents=True, exist_ok=True)
-    nbformat.write(release, target / f"{assignment}.ipynb")
-    if timestamp:
-        (target / "timestamp.txt").write_text(timestamp)
-
-
 @pytest.fixture(scope="module")
 def term(tmp_path_factory):
-    root = tmp_path_factory.mktemp("term") / "course"
-    shutil.copytree(ROOT / "autograder", root / "autograder",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.db", "*.csv", "bngrader"))
-    for a in (L1, L4):
-        shutil.copytree(ROOT / "solutions" / a, root / "solutions" / a, ignore=shutil.ignore_patterns("*.ipynb"))
-    source = root / "solutions" / L1 / f"{L1}.py"
-    source.write_text(source.read_text() + WRITTEN)
-    _run(root, "release")  # step 1
-    return root
+    return make_course(tmp_path_factory.mktemp("term") / "course", [L1, L4])  # step 1: release
 
 
 def test_step1_release_has_both_assignments_and_the_written_question(term):
@@ -99,19 +55,19 @@ def test_step1_release_has_both_assignments_and_the_written_question(term):
 @pytest.fixture(scope="module")
 def graded(term):
     sub, out = term / "hand-ins", term / "instructor"
-    _submission(term, sub / "ada", L1, {"why_eps": "Epsilon avoids a division by zero."}, True,
-                "2026-11-01 09:00:00 UTC")
-    _submission(term, sub / "bob", L1, WRONG_L1, True, "2026-11-02 14:00:00 UTC")  # 1 d 2 h late: 2 days
-    _submission(term, sub / "cy", L1, {}, False)
-    step2 = _run(term, "grade", L1, "--submitted", str(sub), "--deadline", DEADLINE, *GRADE_ARGS)
+    hand_in(term, sub / "ada", L1, {"why_eps": "Epsilon avoids a division by zero."}, True,
+            "2026-11-01 09:00:00 UTC")
+    hand_in(term, sub / "bob", L1, WRONG_L1, True, "2026-11-02 14:00:00 UTC")  # 1 d 2 h late: 2 days
+    hand_in(term, sub / "cy", L1, {}, False)
+    step2 = bngrader(term, "grade", L1, "--submitted", str(sub), "--deadline", DEADLINE, *GRADE_ARGS)
     after_l1 = _csv(out / "grades.csv")
-    _submission(term, sub / "ada", L4, {}, True)
-    _submission(term, sub / "bob", L4, {}, False)
-    _run(term, "grade", L4, "--submitted", str(sub), *GRADE_ARGS)  # step 3
+    hand_in(term, sub / "ada", L4, {}, True)
+    hand_in(term, sub / "bob", L4, {}, False)
+    bngrader(term, "grade", L4, "--submitted", str(sub), *GRADE_ARGS)  # step 3
     after_l4 = _csv(out / "grades.csv")
     again = term / "hand-ins-again"
-    _submission(term, again / "bob", L1, {}, True, "2026-11-02 16:00:00 UTC")
-    _run(term, "grade", L1, "--submitted", str(again), *GRADE_ARGS)  # step 4
+    hand_in(term, again / "bob", L1, {}, True, "2026-11-02 16:00:00 UTC")
+    bngrader(term, "grade", L1, "--submitted", str(again), *GRADE_ARGS)  # step 4
     after_regrade = _csv(out / "grades.csv")
     return {"out": out, "step2": step2, "after_l1": after_l1, "after_l4": after_l4, "after_regrade": after_regrade}
 
@@ -153,11 +109,11 @@ def finished(term, graded):
         assert grade.needs_manual_grade
         grade.manual_score, grade.needs_manual_grade = 1.5, False
         gb.db.commit()
-    _run(term, "export")
+    bngrader(term, "export")
     after_manual = _csv(out / "grades.csv")
-    _run(term, "extend", L1, "bob", "--days", "2")
+    bngrader(term, "extend", L1, "bob", "--days", "2")
     after_extension = _csv(out / "grades.csv")
-    handback = _run(term, "handback", L1)
+    handback = bngrader(term, "handback", L1)
     stock = subprocess.run([str(Path(sys.executable).with_name("nbgrader")), "export", "--to", str(term / "stock.csv")],
                            cwd=term / "autograder", capture_output=True, text=True, timeout=300,
                            env={**os.environ, "BNCOURSE_ROOT": str(term)})
@@ -187,8 +143,7 @@ def test_step6_feedback_zips_hold_the_pages_and_offline_math_only(graded, finish
     assert all(n == f"{L1}/{L1}.html" or n.startswith(f"{L1}/mathjax/") for n in names)
     assert "mathjax/MathJax.js" in page and "cdn" not in page.lower()
     first = (folder / "bob.zip").read_bytes()
-    subprocess.run([sys.executable, "-m", "bngrader", "handback", L1], check=True, capture_output=True,
-                   env={**os.environ, "BNCOURSE_ROOT": str(graded["out"].parent)})
+    bngrader(graded["out"].parent, "handback", L1)
     assert (folder / "bob.zip").read_bytes() == first  # deterministic
 
 

@@ -590,13 +590,38 @@ def _inspect(nb, sources: dict[str, dict]) -> tuple[list[str], list[str], list[s
     return tampered, missing, scan_notebook(nb, answer_or_new)
 
 
-def _gradescope(rows: list[Row]) -> dict:
+def _gradescope(rows: list[Row], hidden: dict[str, set[str]] | None = None) -> dict:
+    """Gradescope's ``results.json`` (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
+    one test per test cell, named by its exercise ("02_numpy_forward: batchnorm_forward"), its
+    ``output`` the hint that fired (the error's first line), "passed", or why the notebook was not
+    graded; the top-level ``output`` lists each notebook's status.
+
+    Visibility. A test cell runs its visible checks (``bncourse.checks``), then, in the same cell,
+    the hidden tests (``bn_checks``/``keras_checks``/``experiment_checks``, between nbgrader's
+    ``BEGIN/END HIDDEN TESTS``), and nbgrader gives the cell one score. The cell stays one test
+    with that score; its ``visibility`` is ``"after_published"`` when the failure came from the
+    hidden part (``hidden``: notebook -> grade ids, read by :class:`hardened.HardenedExecute` from the
+    traceback: the visible checks passed, a hidden test raised), and ``"visible"`` otherwise (passed,
+    or failed by a visible check or the student's own code, which the student sees in the notebook
+    anyway). So a student does not learn from Gradescope what a hidden test checks before grades
+    are published; the total score, which Gradescope always shows, still counts the cell."""
+    from bngrader.feedback import exercise_name
+
+    hidden = hidden or {}
     tests = []
     for row in rows:
         for cell, (score, max_score) in row.cells.items():
-            tests.append({"name": f"{row.notebook}: {cell}", "score": score, "max_score": max_score,
-                          "visibility": "visible"})
-    return {"score": sum(r.score for r in rows), "tests": tests,
+            hint = row.hints.get(cell)
+            if hint:
+                output = hint
+            elif score >= max_score:
+                output = "passed"
+            else:
+                output = f"not graded: {row.status}" + (f" ({row.reason})" if row.reason else "")
+            tests.append({"name": f"{row.notebook}: {exercise_name(cell)}", "score": score, "max_score": max_score,
+                          "status": "passed" if score >= max_score and not hint else "failed", "output": output,
+                          "visibility": "after_published" if cell in hidden.get(row.notebook, ()) else "visible"})
+    return {"score": sum(r.score for r in rows), "output_format": "text", "tests": tests,
             "output": "; ".join(f"{r.notebook}: {r.status}" + (f" ({r.reason})" if r.reason else "")
                                 for r in rows)}
 
@@ -848,7 +873,10 @@ def _feedback(course: Path, db: Path, task: Task, rows: list[Row], valid: dict, 
     if opts.gradescope:
         gs = out / "gradescope" / student / assignment
         gs.mkdir(parents=True, exist_ok=True)
-        (gs / "results.json").write_text(json.dumps(_gradescope(rows), indent=1))
+        from bngrader.feedback import hidden_failures
+
+        hidden = hidden_failures(Path(task.work) / "run", [r.notebook for r in rows if r.notebook in valid])
+        (gs / "results.json").write_text(json.dumps(_gradescope(rows, hidden), indent=1))
 
 
 MAX_OUTPUT_FILE_BYTES = 256 * 2**20  # a feedback page or graded notebook larger than this is not copied

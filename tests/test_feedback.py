@@ -135,6 +135,16 @@ def test_hints_are_the_messages_that_fired(graded):
     assert hidden["batchnorm_forward"] == ("3 / 3", "passed")
 
 
+def test_a_hidden_failure_says_so(graded):
+    def noted(student):  # exercises whose heading says a hidden test failed; and how many summary rows do
+        soup = BeautifulSoup(graded["pages"][student], "html.parser")
+        heads = {h.select_one(".bn-name").get_text() for h in soup.select("div.bn-heading") if h.select_one(".bn-hidden")}
+        return heads, len(soup.select("table.bn-summary .bn-hidden"))
+
+    assert noted("hidden_only") == ({"update_moving_stats"}, 1)
+    assert noted("wrong") == noted("honest") == (set(), 0)  # visible failures are not hidden ones
+
+
 def test_titles_come_from_the_nearest_heading(graded):
     soup = BeautifulSoup(graded["pages"]["honest"], "html.parser")
     titles = {h.select_one(".bn-name").get_text(): h.select_one(".bn-title").get_text()

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from nbconvert.preprocessors import Preprocessor
-from traitlets import Bool
+from traitlets import Bool, Dict
 
 MAX_TITLE_CHARS = 120
 _HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
@@ -79,7 +79,8 @@ def _points(value) -> str:
 
 
 def exercises(nb) -> list[dict]:
-    """One entry per test cell, in notebook order: grade_id, name, title, score, points, hint, passed."""
+    """One entry per test cell, in notebook order: grade_id, name, title, score, points, hint, passed
+    (and ``hidden``, set by :class:`LabelFeedback`)."""
     found, title = [], None
     for cell in nb.cells:
         if cell.get("cell_type") == "markdown":
@@ -94,7 +95,7 @@ def exercises(nb) -> list[dict]:
             and score >= points
         found.append({"grade_id": str(nbg.get("grade_id", "")), "name": exercise_name(str(nbg.get("grade_id", ""))),
                       "title": title, "score": _points(score), "points": _points(points), "hint": hint,
-                      "passed": passed})
+                      "passed": passed, "hidden": False})
         title = None  # a title belongs to one exercise: the next needs a heading of its own
     return found
 
@@ -104,9 +105,14 @@ class LabelFeedback(Preprocessor):
     template (:func:`exercises`, by grade id too), and the template's CSS in the page's head."""
 
     enabled = Bool(True).tag(config=True)  # nbgrader registers preprocessors without enabling them
+    hidden_failed = Dict(help="notebook -> grade ids of the test cells that passed their visible checks and "
+                              "failed a hidden test (grade.py sets it from HardenedExecute's events)").tag(config=True)
 
     def preprocess(self, nb, resources):
         found = exercises(nb)
+        hidden = set(self.hidden_failed.get(resources.get("unique_key"), ()))
+        for entry in found:
+            entry["hidden"] = entry["grade_id"] in hidden and not entry["passed"]
         resources["bn_feedback"] = {"exercises": found, "by_id": {e["grade_id"]: e for e in found}}
         inlining = resources.setdefault("inlining", {})
         inlining["css"] = [*inlining.get("css", []), CSS]

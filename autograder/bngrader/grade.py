@@ -856,13 +856,18 @@ def cell_hints(nb, grade_ids: set[str]) -> dict[str, str]:
 
 def _feedback(course: Path, db: Path, task: Task, rows: list[Row], valid: dict, log_lines: list[str]) -> None:
     """Feedback pages without hidden tests (stock GenerateFeedback, hardened), copied out with the
-    autograded notebooks; the Gradescope results.json when asked for."""
+    autograded notebooks; the Gradescope results.json when asked for. Both say which test cells
+    failed a hidden test after passing their visible checks (HardenedExecute's events)."""
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
+    from bngrader.feedback import hidden_failures
+
     assignment, student, opts, out = task.assignment, task.student, task.options, Path(task.out)
+    hidden = hidden_failures(Path(task.work) / "run", [r.notebook for r in rows if r.notebook in valid])
     if any(r.status != "missing" and r.notebook in valid for r in rows):
         config = _course_config(course, db, assignment, student, opts)
+        config.LabelFeedback.hidden_failed = {name: sorted(ids) for name, ids in hidden.items()}
         fb = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
         fb.log.setLevel(logging.ERROR)
         try:
@@ -873,9 +878,6 @@ def _feedback(course: Path, db: Path, task: Task, rows: list[Row], valid: dict, 
     if opts.gradescope:
         gs = out / "gradescope" / student / assignment
         gs.mkdir(parents=True, exist_ok=True)
-        from bngrader.feedback import hidden_failures
-
-        hidden = hidden_failures(Path(task.work) / "run", [r.notebook for r in rows if r.notebook in valid])
         (gs / "results.json").write_text(json.dumps(_gradescope(rows, hidden), indent=1))
 
 

@@ -7,8 +7,11 @@ plus the nearest Markdown heading above it, since the previous test cell, as a t
 score and the first line of the error it raised (the hint), and hands them to the course's
 template (``templates/bn_feedback/``) as ``resources["bn_feedback"]``: a summary table at the
 top, a heading per test cell, the check code folded in ``<details>``, the student's own cells
-as they are. Everything it hands on is plain text the template escapes; the page is then rebuilt
-and cleaned again by :class:`sanitize.SafeHTMLExporter`.
+as they are. A test cell that passed its visible checks and failed a hidden test says so
+(``LabelFeedback.hidden_failed``, which ``grade.py`` fills from :func:`hidden_failures`; the stock
+``generate_feedback`` has no such record and shows the hint alone). Everything it hands on is
+plain text the template escapes; the page is then rebuilt and cleaned again by
+:class:`sanitize.SafeHTMLExporter`.
 """
 
 from __future__ import annotations

@@ -589,7 +589,9 @@ def test_gradebook_and_gradescope_agree_with_the_csv(adversarial):
     for student, row in rows.items():  # Gradescope applies its own late policy: it gets the raw score
         gs = json.loads((adversarial["out"] / "gradescope" / student / A / "results.json").read_text())
         assert gs["score"] == pytest.approx(float(row["raw_score"]))
-        assert {t["name"].split(": ")[1] for t in gs["tests"]} == set(POINTS)
+        assert {"test_" + t["name"].split(": ")[1] for t in gs["tests"]} == set(POINTS)  # named by exercise
+        assert all(t["status"] == "passed" and t["output"] == "passed" if t["score"] == t["max_score"]
+                   else t["status"] == "failed" and t["output"] for t in gs["tests"]), gs["tests"]
 
 
 def test_rerun_is_idempotent_and_grades_nothing_again(adversarial):

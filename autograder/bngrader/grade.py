@@ -611,13 +611,38 @@ def _inspect(nb, sources: dict[str, dict]) -> tuple[list[str], list[str], list[s
     return tampered, missing, scan_notebook(nb, answer_or_new)
 
 
-def _gradescope(rows: list[Row]) -> dict:
+def _gradescope(rows: list[Row], hidden: dict[str, set[str]] | None = None) -> dict:
+    """Gradescope's ``results.json`` (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
+    one test per test cell, named by its exercise ("02_numpy_forward: batchnorm_forward"), its
+    ``output`` the hint that fired (the error's first line), "passed", or why the notebook was not
+    graded; the top-level ``output`` lists each notebook's status.
+
+    Visibility. A test cell runs its visible checks (``bncourse.checks``), then, in the same cell,
+    the hidden tests (``bn_checks``/``keras_checks``/``experiment_checks``, between nbgrader's
+    ``BEGIN/END HIDDEN TESTS``), and nbgrader gives the cell one score. The cell stays one test
+    with that score; its ``visibility`` is ``"after_published"`` when the failure came from the
+    hidden part (``hidden``: notebook -> grade ids, read by :class:`hardened.HardenedExecute` from the
+    traceback: the visible checks passed, a hidden test raised), and ``"visible"`` otherwise (passed,
+    or failed by a visible check or the student's own code, which the student sees in the notebook
+    anyway). So a student does not learn from Gradescope what a hidden test checks before grades
+    are published; the total score, which Gradescope always shows, still counts the cell."""
+    from bngrader.feedback import exercise_name
+
+    hidden = hidden or {}
     tests = []
     for row in rows:
         for cell, (score, max_score) in row.cells.items():
-            tests.append({"name": f"{row.notebook}: {cell}", "score": score, "max_score": max_score,
-                          "visibility": "visible"})
-    return {"score": sum(r.score for r in rows), "tests": tests,
+            hint = row.hints.get(cell)
+            if hint:
+                output = hint
+            elif score >= max_score:
+                output = "passed"
+            else:
+                output = f"not graded: {row.status}" + (f" ({row.reason})" if row.reason else "")
+            tests.append({"name": f"{row.notebook}: {exercise_name(cell)}", "score": score, "max_score": max_score,
+                          "status": "passed" if score >= max_score and not hint else "failed", "output": output,
+                          "visibility": "after_published" if cell in hidden.get(row.notebook, ()) else "visible"})
+    return {"score": sum(r.score for r in rows), "output_format": "text", "tests": tests,
             "output": "; ".join(f"{r.notebook}: {r.status}" + (f" ({r.reason})" if r.reason else "")
                                 for r in rows)}
 
@@ -843,13 +868,18 @@ def cell_hints(nb, grade_ids: set[str]) -> dict[str, str]:
 
 def _feedback(course: Path, db: Path, task: Task, rows: list[Row], valid: dict, log_lines: list[str]) -> None:
     """Feedback pages without hidden tests (stock GenerateFeedback, hardened), copied out with the
-    autograded notebooks; the Gradescope results.json when asked for."""
+    autograded notebooks; the Gradescope results.json when asked for. Both say which test cells
+    failed a hidden test after passing their visible checks (HardenedExecute's events)."""
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
 
+    from bngrader.feedback import hidden_failures
+
     assignment, student, opts, out = task.assignment, task.student, task.options, Path(task.out)
+    hidden = hidden_failures(Path(task.work) / "run", [r.notebook for r in rows if r.notebook in valid])
     if any(r.status != "missing" and r.notebook in valid for r in rows):
         config = _course_config(course, db, assignment, student, opts)
+        config.LabelFeedback.hidden_failed = {name: sorted(ids) for name, ids in hidden.items()}
         fb = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
         fb.log.setLevel(logging.ERROR)
         try:
@@ -860,7 +890,7 @@ def _feedback(course: Path, db: Path, task: Task, rows: list[Row], valid: dict, 
     if opts.gradescope:
         gs = out / "gradescope" / student / assignment
         gs.mkdir(parents=True, exist_ok=True)
-        (gs / "results.json").write_text(json.dumps(_gradescope(rows), indent=1))
+        (gs / "results.json").write_text(json.dumps(_gradescope(rows, hidden), indent=1))
 
 
 MAX_OUTPUT_FILE_BYTES = 256 * 2**20  # a feedback page or graded notebook larger than this is not copied

@@ -24,7 +24,7 @@ What changes against stock ``nbgrader.preprocessors.Execute``:
   gets an error output; the kernel is restarted, the earlier cells are replayed, and
   grading goes on, so later exercises still count.
 
-Every event (timeout, dead kernel, truncated output) is written to
+Every event (timeout, dead kernel, truncated output, a test cell failed by its hidden tests) is written to
 ``<work>/events-<notebook>.json`` for ``grade.py`` to turn into a status.
 """
 
@@ -79,6 +79,27 @@ def _names(tree: ast.AST) -> tuple[set[str], set[str]]:
 def error_output(ename: str, evalue: str) -> NotebookNode:
     """An error output with the message only: no traceback lines, so no hidden code."""
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"  # nbgrader's delimiters
+
+
+def in_hidden_tests(error: BaseException, source: str, filename: str) -> bool:
+    """Whether ``error`` left the test cell's code (compiled as ``filename``) from a line between
+    the hidden-test delimiters: the visible checks passed and a hidden test failed. Read from the
+    traceback in this process (the error output keeps the message only)."""
+    lines = source.splitlines()
+    begin = next((i + 1 for i, ln in enumerate(lines) if HIDDEN_BEGIN in ln), None)
+    if begin is None:
+        return False
+    end = next((i + 1 for i, ln in enumerate(lines) if HIDDEN_END in ln and i + 1 > begin), len(lines) + 1)
+    tb, at = error.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            at = tb.tb_lineno  # the outermost frame of the cell's own code: the statement that raised
+            break
+        tb = tb.tb_next
+    return at is not None and begin < at < end
 
 
 def stream_output(text: str) -> NotebookNode:
@@ -330,3 +351,5 @@ class HardenedExecute(Execute):
         if error is not None:
             message = str(error) or repr(error)
             cell.outputs.append(error_output(type(error).__name__, message))
+            if in_hidden_tests(error, cell.source, f"<test cell {grade_id}>"):
+                self._event("hidden_test_failed", index, grade_id)

@@ -8,7 +8,8 @@ Generate Feedback buttons) both call :func:`harden`:
   sandbox, hidden tests outside it, error outputs with the message only, time/memory/output
   limits; and the autograded notebook is written through :class:`sanitize.SanitizeNotebook`.
 * GenerateFeedback clears hidden tests (``ClearHiddenTests``, without trusting cell
-  metadata), cleans the notebook again and writes the page with
+  metadata), cleans the notebook again, names each exercise with its score and hint
+  (:class:`feedback.LabelFeedback`, template ``templates/bn_feedback/``) and writes the page with
   :class:`sanitize.SafeHTMLExporter` (rebuilt page, CSP, local MathJax).
 * Every other HTML export from this configuration (Formgrader's view of a submission) cleans
   the notebook first, and gets the course's MathJax from this server, not a CDN.
@@ -25,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from bngrader import fsguard
+from bngrader.feedback import LabelFeedback
 from bngrader.hardened import HardenedExecute
 from bngrader.sanitize import SafeHTMLExporter, SanitizeNotebook
 from bngrader.settings import PACKAGE
@@ -116,8 +118,13 @@ def harden(c, *, cell_timeout: int, notebook_timeout: int, memory_mb: int, sandb
     c.HardenedExecute.sandbox = sandbox
     if work_dir:
         c.HardenedExecute.work_dir = work_dir
-    c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, SanitizeNotebook, CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, SanitizeNotebook, CSSHTMLHeaderPreprocessor,
+                                        LabelFeedback]
     c.GenerateFeedback.exporter_class = SafeHTMLExporter
+    # the course's feedback page (templates/bn_feedback/, on top of nbgrader's feedback template):
+    # each exercise named with its score and hint, the check code folded away
+    c.SafeHTMLExporter.template_name = "bn_feedback"
+    c.SafeHTMLExporter.template_file = "bn_feedback.html.j2"
     c.ClearHiddenTests.enforce_metadata = False
     c.HTMLExporter.preprocessors = [SanitizeNotebook]
     # searched before nbconvert's own: templates/base/mathjax.html.j2 (the local MathJax) wins;

@@ -5,6 +5,7 @@
     bngrader validate [--invert] PATH...  nbgrader validation; exit 1 when a notebook fails
     bngrader benchmark [--fast] [PATH...] execute solution notebooks; wall time and key results
     bngrader grade ASSIGNMENT... [opts]   grade a class (sandboxed, parallel); see bngrader grade --help
+    bngrader report [--out DIR]           rebuild the class report (report.html, report.json) from DIR/ledger
     bngrader source to-py|to-nb FILE...   one notebook <-> its percent-format text
     bngrader expected [--check]           the visible checks' literal answers, from the reference
     bngrader bench-grading [opts]         grade a generated class with stock nbgrader and with grade
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         from bngrader import grade
 
         return grade.main(rest)
+    if cmd == "report":
+        from bngrader import report
+
+        return report.main(rest)
     if cmd == "source":
         from bngrader import nbsource
 

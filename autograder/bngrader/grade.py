@@ -10,8 +10,10 @@ each test cell's score, a status and a reason), the autograded notebook, feedbac
 without hidden tests, and optionally a Gradescope ``results.json``; and it records the
 grades in the course's nbgrader gradebook, so Formgrader and ``nbgrader export`` see
 them. The feedback folder of a student holds only the feedback page of each graded
-notebook; nothing the student's code wrote is handed back. Statuses, from the most to
-the least serious:
+notebook; nothing the student's code wrote is handed back. For the whole class it writes
+``report.html`` and ``report.json`` (:mod:`bngrader.report`): the score distribution, each
+exercise's pass rate, the named mistakes ranked by how many students made them, the flagged
+submissions and the grading times. Statuses, from the most to the least serious:
 
     rejected          not taken in: invalid or colliding student id, unreadable folder (score 0,
                       not in the gradebook; the reason names the folder or zip member)
@@ -1158,6 +1160,13 @@ def grade_class(assignments: list[str], options: GradeOptions = GradeOptions(), 
     rows = sorted([row for key in sorted(results) for row in results[key]["rows"]] + rejected,
                   key=lambda r: (r.assignment, r.student))
     write_csv(out / "grades.csv", rows, cell_names)
+    from bngrader import report
+
+    try:
+        report.write_report(out, rows)
+    except Exception as exc:  # noqa: BLE001 - the grades are written; a report problem must not hide them
+        print(f"warning: class report not written ({type(exc).__name__}: {exc}); "
+              f"`bngrader report --out {out}` tries again", file=sys.stderr)
     return rows
 
 
@@ -1349,7 +1358,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out.resolve()
     print(f"graded {len(rows)} notebooks in {time.monotonic() - start:.1f} s: {summary(r.status for r in rows) or 'nothing to grade'}")
     print(f"  grades:    {out / 'grades.csv'}\n  feedback:  {out / 'feedback'}/<student>/<assignment>/"
-          f"\n  gradebook: {args.gradebook or out / 'gradebook.db'}")
+          f"\n  gradebook: {args.gradebook or out / 'gradebook.db'}\n  report:    {out / 'report.html'}")
     return 0
 
 

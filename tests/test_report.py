@@ -56,7 +56,8 @@ def hint_on(label: str, mistake: str, fn: str = "batchnorm_forward", exc: str = 
      "batchnorm_backward: dx misses the path through the mean (relative error #)"),
     ("CheckFailed: batchnorm_forward is not implemented yet.", "batchnorm_forward is not implemented yet"),
     ("NotImplementedError", "NotImplementedError"),
-])
+], ids=["ddof-on-a-batch", "ddof-on-a-shape", "label-with-decimals", "numbers-of-the-mistake-kept", "raised-masked",
+        "shapes-masked", "float32-kept", "relative-error-masked", "not-implemented", "bare-exception"])
 def test_mistake_names_the_mistake_without_its_input(hint, expected):
     assert report.mistake(hint) == expected
 

@@ -507,7 +507,8 @@ c.CourseDirectory.feedback_directory = "feedback"
 
 @pytest.fixture(scope="module")
 def xss_course(lab):
-    """The hostile html students (and an honest one) graded by grade.py into a scratch course under
+    """The hostile html students (an honest one, and xss_hint, whose wrong answer raises an error
+    whose message is a payload: the class report shows it) graded by grade.py into a scratch course under
     artifacts/browser/ (so the test's Lab serves it), with an nbgrader_config.py that loads the
     course's config: Formgrader opens it with ?path=, the course's own folders stay untouched."""
     import sys

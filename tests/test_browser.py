@@ -491,6 +491,10 @@ def _formgrader(page, lab):
 
 XSS_STUDENTS = ("xss_markdown", "xss_outputs", "xss_metadata")
 A2 = "02_numpy_forward"
+# A wrong answer whose error message is a payload: it reaches the class report as a named mistake.
+XSS_HINT = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>'
+XSS_HINT_ANSWER = ("def batchnorm_inference(x, gamma, beta, moving_mean, moving_var, eps=1e-3):\n"
+                   f"    raise ValueError({XSS_HINT!r})\n")
 SCRATCH_CONFIG = """c = get_config()  # noqa: F821
 load_subconfig({course_config!r})  # noqa: F821 - the course's own config: hardening, sanitising
 c.CourseDirectory.root = {root!r}
@@ -503,7 +507,8 @@ c.CourseDirectory.feedback_directory = "feedback"
 
 @pytest.fixture(scope="module")
 def xss_course(lab):
-    """The hostile html students (and an honest one) graded by grade.py into a scratch course under
+    """The hostile html students (an honest one, and xss_hint, whose wrong answer raises an error
+    whose message is a payload: the class report shows it) graded by grade.py into a scratch course under
     artifacts/browser/ (so the test's Lab serves it), with an nbgrader_config.py that loads the
     course's config: Formgrader opens it with ?path=, the course's own folders stay untouched."""
     import sys
@@ -532,6 +537,7 @@ def xss_course(lab):
                               blank=None, solution=None, index=index, write=write)
         hostile.html.build(ctx)
         write(own("honest"), course.learner_submission(A2))
+        write(own("xss_hint"), course.learner_submission(A2, {"batchnorm_inference": XSS_HINT_ANSWER}))
         proc = subprocess.run([sys.executable, "-m", "bngrader", "grade", A2, "--submitted", str(sub),
                                "--out", str(root), "--workers", "2", "--cell-timeout", "60"],
                               capture_output=True, text=True, timeout=900)
@@ -604,6 +610,32 @@ def test_feedback_pages_of_hostile_submissions_are_inert(browser, lab, xss_cours
                 _shot(page, f"feedback-{via}-{student}")
         finally:
             page.close()
+
+
+def test_class_report_of_the_hostile_class_is_inert(browser, xss_course):
+    """report.html of the class above, opened from disk as the instructor would: its figure and
+    tables render, the payload in a student's error message shows as text and runs nothing, and
+    the page requests nothing but itself and its inline figures."""
+    page = browser.new_page()
+    dialogs = _watch(page)
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    try:
+        with _shot_on_failure(page, "instructor-class-report"):
+            page.goto((xss_course / "report.html").as_uri())
+            expect(page.locator("h1", has_text="Class report")).to_be_visible()
+            expect(page.locator("h2", has_text=A2)).to_be_visible()
+            figure = page.locator("img").first
+            expect(figure).to_be_visible()
+            assert figure.evaluate("img => img.complete && img.naturalWidth > 0"), "the figure did not render"
+            _assert_inert(page, dialogs, "class report")
+            text = page.inner_text("body")
+            assert XSS_HINT in text and "xss_hint" in text, "the student's message is not shown as text"
+            assert all(u.startswith(("file:", "data:")) for u in requests), f"the page loaded {requests}"
+            page.set_viewport_size({"width": 1400, "height": 1500})
+            _shot(page, "instructor-class-report")
+    finally:
+        page.close()
 
 
 def test_committed_learner_notebooks_untouched(browser, notebook_bytes):

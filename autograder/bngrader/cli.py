@@ -5,9 +5,11 @@
     bngrader validate [--invert] PATH...  nbgrader validation; exit 1 when a notebook fails
     bngrader benchmark [--fast] [PATH...] execute solution notebooks; wall time and key results
     bngrader grade ASSIGNMENT... [opts]   grade a class (sandboxed, parallel); see bngrader grade --help
-    bngrader export [ASSIGNMENT...]       rebuild the grade CSVs from the ledger and the gradebook (manual grades)
+    bngrader export [ASSIGNMENT...]       rebuild the grade CSVs and the class report from the ledger and the
+                                          gradebook (after manual grading)
     bngrader extend A STUDENT --days N    a student's extension (nbgrader's), then the CSVs again
     bngrader handback ASSIGNMENT          one feedback zip per student (pages and offline MathJax)
+    bngrader report [--out DIR]           rebuild the class report (report.html, report.json) alone
     bngrader source to-py|to-nb FILE...   one notebook <-> its percent-format text
     bngrader expected [--check]           the visible checks' literal answers, from the reference
     bngrader bench-grading [opts]         grade a generated class with stock nbgrader and with grade
@@ -48,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         from bngrader import handback
 
         return handback.main(rest)
+    if cmd == "report":
+        from bngrader import report
+
+        return report.main(rest)
     if cmd == "source":
         from bngrader import nbsource
 

@@ -11,8 +11,10 @@ and a reason; other assignments' rows are kept), the autograded notebook, feedba
 without hidden tests, and optionally a Gradescope ``results.json``; and it records the
 grades in the course's nbgrader gradebook, so Formgrader and ``nbgrader export`` see
 them. The feedback folder of a student holds only the feedback page of each graded
-notebook; nothing the student's code wrote is handed back. Statuses, from the most to
-the least serious:
+notebook; nothing the student's code wrote is handed back. For the whole class it writes
+``report.html`` and ``report.json`` (:mod:`bngrader.report`): the score distribution, each
+exercise's pass rate, the named mistakes ranked by how many students made them, the flagged
+submissions and the grading times. Statuses, from the most to the least serious:
 
     rejected          not taken in: invalid or colliding student id, unreadable folder (score 0,
                       not in the gradebook; the reason names the folder or zip member)
@@ -1410,7 +1412,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"graded {len(rows)} notebooks in {time.monotonic() - start:.1f} s: {summary(r.status for r in rows) or 'nothing to grade'}")
     print(f"  grades:    {out / 'grades'}/<assignment>.csv, all assignments in {out / 'grades.csv'}"
           f"\n  feedback:  {out / 'feedback'}/<student>/<assignment>/"
-          f"\n  gradebook: {args.gradebook or out / 'gradebook.db'}")
+          f"\n  gradebook: {args.gradebook or out / 'gradebook.db'}\n  report:    {out / 'report.html'}")
     return 0
 
 

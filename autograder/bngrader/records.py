@@ -13,6 +13,7 @@ gradebook as nbgrader stores them. Files:
     <out>/grades/<assignment>.csv   one per assignment; rewritten only when that assignment is graded
                                     (or by ``bngrader export``)
     <out>/grades.csv                all assignments: every grades/*.csv, combined
+    <out>/report.html, report.json  the class report (report.py) of every assignment graded into <out>
 """
 
 from __future__ import annotations
@@ -81,11 +82,14 @@ def with_flag(row: Row, kind: str, reason: str) -> Row:
     return replace(row, status=status, flags=sorted({*row.flags, kind}), reason="; ".join(reasons))
 
 
-def current_rows(master_db: Path, out: Path, assignment: str, plugin) -> list[Row]:
-    """The assignment's record (module docstring), late penalties applied and stored in the gradebook."""
+def current_rows(master_db: Path | None, out: Path, assignment: str, plugin) -> list[Row]:
+    """The assignment's record (module docstring), late penalties applied and stored in the gradebook
+    (without a gradebook, ``master_db`` None or missing: the rows as graded)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     by_student = ledger_rows(out, assignment)
+    if master_db is None or not Path(master_db).is_file():
+        return sorted((r for rows in by_student.values() for r in rows), key=lambda r: (r.student, r.notebook))
     rows = []
     with Gradebook(f"sqlite:///{master_db}") as gb, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy autoflush chatter inside nbgrader's API
@@ -154,6 +158,32 @@ def combine(out: Path) -> Path:
     return path
 
 
+def assignments_in(out: Path) -> list[str]:
+    """The assignments graded into ``out`` (those with a ledger folder)."""
+    ledger = out / "ledger"
+    return sorted(d.name for d in ledger.iterdir() if d.is_dir()) if ledger.is_dir() else []
+
+
+def term_rows(master_db: Path | None, out: Path, policy: str | None = None) -> list[Row]:
+    """The record of every assignment graded into ``out``: what grades.csv holds."""
+    plugin = late_plugin(policy)
+    return [r for a in assignments_in(out) for r in current_rows(master_db, out, a, plugin)]
+
+
+def write_report(master_db: Path | None, out: Path, policy: str | None = None) -> Path | None:
+    """The class report of the whole term; a failure is a warning (the grades are written already)."""
+    import sys
+
+    from bngrader import report
+
+    try:
+        return report.write_report(out, term_rows(master_db, out, policy))[1]
+    except Exception as exc:  # noqa: BLE001 - a report problem must not hide the grades
+        print(f"warning: class report not written ({type(exc).__name__}: {exc}); "
+              f"`bngrader report --out {out}` tries again", file=sys.stderr)
+        return None
+
+
 def cell_order(cell_max: dict) -> list[str]:
     """The test cells of an assignment's notebooks, in notebook order."""
     return [c for nb in sorted(cell_max) for c in cell_max[nb]]
@@ -162,7 +192,8 @@ def cell_order(cell_max: dict) -> list[str]:
 def update(master_db: Path, out: Path, unrecorded: dict[str, list[Row] | None], cells: dict[str, list[str]],
            policy: str | None = None) -> list[Row]:
     """Rewrite grades/<a>.csv for each assignment of ``unrecorded`` (a -> this run's rows the ledger
-    does not keep; None: keep the last run's), then grades.csv. Returns the rows written for them."""
+    does not keep; None: keep the last run's), then grades.csv and the class report. Returns the
+    rows written for those assignments."""
     plugin = late_plugin(policy)
     rows = []
     for assignment, run_rows in unrecorded.items():
@@ -172,6 +203,7 @@ def update(master_db: Path, out: Path, unrecorded: dict[str, list[Row] | None], 
         write_csv(out / "grades" / f"{assignment}.csv", current, cells[assignment])
         rows += current
     combine(out)
+    write_report(master_db, out, policy)
     return rows
 
 
@@ -193,7 +225,7 @@ def export_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = args.out.resolve()
     db = (args.gradebook or out / "gradebook.db").resolve()
-    graded = sorted(d.name for d in (out / "ledger").iterdir() if d.is_dir()) if (out / "ledger").is_dir() else []
+    graded = assignments_in(out)
     wanted = args.assignments or graded
     problems = [f"{a} was never graded into {out}" for a in wanted if a not in graded]
     if args.late_penalty:
@@ -206,5 +238,6 @@ def export_main(argv: list[str] | None = None) -> int:
         return 2
     _, info = prepare(out, db)
     rows = update(db, out, {a: None for a in wanted}, {a: cell_order(info[a][1]) for a in wanted}, args.late_penalty)
-    print(f"{len(rows)} rows: {', '.join(str(out / 'grades' / f'{a}.csv') for a in wanted)}; all in {out / 'grades.csv'}")
+    print(f"{len(rows)} rows: {', '.join(str(out / 'grades' / f'{a}.csv') for a in wanted)}; all in {out / 'grades.csv'}"
+          f"; report: {out / 'report.html'}")
     return 0

@@ -275,7 +275,7 @@ def test_report_names_exactly_the_planted_mistakes(graded_class):
     counts = {ex: [m["students"] for m in e["mistakes"]] for ex, e in rep["exercises"].items()}
     assert counts == {ex: [len(s) for _, s in ms] for ex, ms in EXPECTED.items()}
     assert {ex: (e["full_marks"], e["graded"]) for ex, e in rep["exercises"].items()} == PASS
-    assert [(f["student"], f["status"]) for f in rep["flagged"]] == [("joe", "missing")]
+    assert [(f["student"], f["status"]) for f in rep["flagged"]] == [("joe", "missing"), ("fay", "unattempted")]  # fay: the blank release
     assert {s["student"]: s["score"] for s in rep["scores"]} == {
         "ada": 4.0, "bob": 4.0, "cat": 4.0, "dan": 4.0, "eve": 4.0, "fay": 0.0, "gus": 10.0, "hal": 10.0,
         "ivy": 5.0, "joe": 0.0}

@@ -113,14 +113,26 @@ def test_two_builds_are_byte_identical_with_fixed_metadata(built, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again.zip"], "no temporary file is left behind"
 
 
+# IPython runs this in every kernel before the first cell: this environment installed the
+# repository's bncourse in editable mode, whose import hook would quietly supply a module the
+# bundle lacks (the bundle's bncourse comes first on PYTHONPATH, but a missing submodule falls
+# through to the hook). Without the hook, a missing module is an ImportError, as for a student.
+NO_REPO_HOOK = """import sys
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in (getattr(f, "__module__", "") or "")]
+"""
+
+
 def _bundle_env(course: Path) -> dict[str, str]:
-    """This environment, with bncourse found in the bundle only: PYTHONPATH is the bundle (the
-    editable install of the repository comes after it on the path), no user site, no course
-    variables an earlier test may have set."""
+    """This environment, with bncourse found in the bundle only: PYTHONPATH is the bundle, the
+    repository's editable install is unhooked (NO_REPO_HOOK, through an IPython profile next to the
+    bundle), no user site, no course variables an earlier test may have set."""
+    ipython = course.parent / "ipython"
+    (ipython / "profile_default" / "startup").mkdir(parents=True, exist_ok=True)
+    (ipython / "profile_default" / "startup" / "00-bundle-only.py").write_text(NO_REPO_HOOK)
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "BNCOURSE_ROOT", "BNCOURSE_DATA", "BNCOURSE_FAST", "BNCOURSE_RESULTS",
                         "NBGRADER_EXECUTION", "JUPYTER_CONFIG_PATH")}
-    env.update(PYTHONPATH=str(course), PYTHONNOUSERSITE="1", TF_CPP_MIN_LOG_LEVEL="2")
+    env.update(PYTHONPATH=str(course), PYTHONNOUSERSITE="1", TF_CPP_MIN_LOG_LEVEL="2", IPYTHONDIR=str(ipython))
     return env
 
 
@@ -137,8 +149,9 @@ def _fill_in_answers(path: Path, lesson: str) -> None:
             cell.source, filled = answers[gid], filled + 1
     assert filled >= 5
     nb.cells.append(nbformat.v4.new_code_cell(
-        "import importlib.util, json, bncourse, bncourse.casecheck, bncourse.data\n"
+        "import importlib.util, json, sys, bncourse, bncourse.casecheck, bncourse.data\n"
         "print('WHERE=' + json.dumps({'bncourse': bncourse.__file__, 'data': str(bncourse.data.data_dir()),\n"
+        "      'modules': sorted(m.__file__ for n, m in sys.modules.items() if n.startswith('bncourse')),\n"
         "      'expected': str(bncourse.casecheck.EXPECTED_DIR),\n"
         "      'reference': importlib.util.find_spec('bn_checks') is not None}))"))
     nbformat.write(nb, path)
@@ -161,6 +174,7 @@ def test_lesson1_runs_top_to_bottom_from_the_unpacked_bundle(built, tmp_path):
     assert text.count("is correct") >= 6, text  # the visible checks passed, with the bundle's answer tables
     where = json.loads(text.split("WHERE=")[1].splitlines()[0])
     assert Path(where["bncourse"]).parent == work / "bncourse"
+    assert len(where["modules"]) >= 8 and all(Path(m).parent == work / "bncourse" for m in where["modules"])
     assert Path(where["data"]) == work / "data" / "mnist"
     assert Path(where["expected"]) == work / "bncourse" / "expected"
     assert where["reference"] is False
@@ -298,10 +312,14 @@ def _plant_answer_in_helper(root):
 
 
 def _plant_carried_code_elsewhere(root):
-    """Lesson 3's answer may be in lesson 4's notebook (CARRIED), and nowhere else."""
-    with open(root / "bncourse/gradcheck.py", "a") as f:
-        f.write("\n\ndef _alt(dout, cache):\n" + _region("03_numpy_backward", "batchnorm_backward_alt"))
-    return "bncourse/gradcheck.py", "03_numpy_backward:batchnorm_backward_alt"
+    """Lesson 3's answer may be in lesson 4's notebook (CARRIED), and nowhere else: not in
+    lesson 6's (where single lines of other lessons do not count, only runs of lines)."""
+    path = root / "notebooks/06_keras_cnn/06_keras_cnn.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("def alt(dout, cache):\n"
+                                              + _region("03_numpy_backward", "batchnorm_backward_alt")))
+    nbformat.write(nb, path)
+    return "notebooks/06_keras_cnn/06_keras_cnn.ipynb", "03_numpy_backward:batchnorm_backward_alt"
 
 
 def _plant_answer_in_later_lesson(root):

@@ -65,6 +65,9 @@ def test_bundle_holds_exactly_the_allow_list(built):
     for rel in files:
         if rel.startswith(("notebooks/", "data/", "bncourse/")):
             assert (course / rel).read_bytes() == (ROOT / rel).read_bytes(), rel
+    readme = (course / "README.md").read_text()
+    assert all(w in readme for w in ("make env", "make lab", "pip install -r requirements.txt -e .", "Validate"))
+    assert all(f"`{a}`" in readme for a in lessons), "the student README lists every lesson"
     # the one nbgrader config is the student's (a time limit), not the instructor's
     config = (course / "nbgrader_config.py").read_text()
     assert "c.Execute.timeout = 300" in config

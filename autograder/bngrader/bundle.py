@@ -384,6 +384,9 @@ $(STAMP): requirements.txt pyproject.toml
 \t@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 \t@echo "Installing the course environment into $(VENV) (about 1-2 minutes, once)..."
 \t$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -q -r requirements.txt -e .
+\t@# students need nbgrader's Validate button only: hide the instructor's panels in this environment
+\t$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:formgrader \\
+\t  @jupyter/nbgrader:create-assignment @jupyter/nbgrader:course-list @jupyter/nbgrader:assignment-list >/dev/null
 \t@touch $(STAMP)
 \t@echo "Environment ready."
 

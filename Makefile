@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LAB_PORT ?= 8888
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test sources release validate grade benchmark benchmark-grading env clean-env
+.PHONY: lab test sources release validate grade benchmark benchmark-grading bundle env clean-env
 
 env: $(STAMP)
 
@@ -53,3 +53,8 @@ benchmark: $(STAMP)
 
 benchmark-grading: $(STAMP)
 	$(BIN)/bngrader bench-grading $(BENCH_ARGS)
+
+# What students receive: one zip (instructor/bundle/batchnorm-course-<version>.zip), allow-listed
+# and scanned for solutions and hidden tests. make bundle BUNDLE_ARGS="--out /some/where.zip"
+bundle: $(STAMP)
+	$(BIN)/bngrader bundle $(BUNDLE_ARGS)

@@ -1,6 +1,6 @@
 """Case-table checks: run a learner function on fixed inputs, compare with literal answers.
 
-The visible checks of lessons 2-4 and the hidden checks (``autograder/reference/bn_checks.py``)
+The visible checks of lessons 2-4 and the hidden checks (the instructor reference, in ``autograder/``)
 share this machinery, so both give the same verdict and the same hint. The visible checks
 read their cases from ``bncourse/expected/*.json``: fixed inputs, the literal expected output,
 and the literal outputs of known-wrong variants, each with its hint. A maintainer command

@@ -284,8 +284,8 @@ def check_normalize(normalize):
 
 # --------------------------------------------------------------------------- lessons 5-7
 # The Keras lessons' visible checks. Each runs the learner's function on small inputs designed so
-# that the right answer is easy to see (the tables' docstrings in autograder/reference/keras_checks.py
-# and experiment_checks.py say how), and compares with the literal answers and known-wrong outputs of
+# that the right answer is easy to see (the case tables' docstrings in the instructor reference say
+# how), and compares with the literal answers and known-wrong outputs of
 # bncourse/expected/<lesson>.json, generated from the instructor reference with the hidden checks'
 # own wrong variants: so they name the same mistakes, in the same words, as the hidden tests.
 

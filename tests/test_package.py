@@ -21,7 +21,8 @@ def _bngrader(*args, **kw):
 def test_one_command_lists_its_subcommands_and_refuses_unknown_ones():
     proc = _bngrader("--help")
     assert proc.returncode == 0
-    for cmd in ("sources", "release", "validate", "benchmark", "grade", "source", "expected", "bench-grading"):
+    for cmd in ("sources", "release", "validate", "benchmark", "grade", "source", "expected", "bench-grading",
+                "bundle", "export", "extend", "handback", "report"):
         assert f"bngrader {cmd}" in proc.stdout, cmd
     proc = _bngrader("regrade-everything")
     assert proc.returncode == 2 and "unknown command 'regrade-everything'" in proc.stderr

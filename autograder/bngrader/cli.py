@@ -13,6 +13,7 @@
     bngrader source to-py|to-nb FILE...   one notebook <-> its percent-format text
     bngrader expected [--check]           the visible checks' literal answers, from the reference
     bngrader bench-grading [opts]         grade a generated class with stock nbgrader and with grade
+    bngrader bundle [--out PATH]          the student bundle: one zip, allow-listed and scanned for leaks
 
 ``python -m bngrader`` is the same command.
 """
@@ -66,5 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         from bngrader import bench_grading
 
         return bench_grading.main(rest)
+    if cmd == "bundle":
+        from bngrader import bundle
+
+        return bundle.main(rest)
     print(f"bngrader: unknown command {cmd!r}\n\n{__doc__.strip()}", file=sys.stderr)
     return 2

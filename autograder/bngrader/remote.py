@@ -16,14 +16,18 @@ folder. What crosses the network:
   stages them (no link followed, regular files only, :data:`grade.MAX_NOTEBOOK_BYTES` each), and
   what reading the folder found (links, special or oversized files, an unreadable notebook or
   ``timestamp.txt``) as the task's flags, worded as ``grade.py`` words them. Nothing else of the
-  folder is read or sent (files next to the notebook are not given to the kernel here).
+  folder is read or sent: on one machine too, only the notebooks and the checked time are
+  staged for nbgrader.
 * **back with each result**: the rows and grades, and the feedback pages, autograded notebooks
   and Gradescope ``results.json`` as bytes (each capped at :data:`grade.MAX_OUTPUT_FILE_BYTES`).
 
 The worker grades in its own temporary folder (:func:`grade_packed`); only the instructor's
 machine writes the output folder (:func:`unpacking`: ``feedback/``, ``autograded/``,
 ``gradescope/``, MathJax next to each page), then merges into the gradebook and the ledger as
-for a local run. The per-task deadline (``--task-timeout``) is measured by the client from the
+for a local run. A worker whose ``bngrader`` differs from the instructor's (:func:`package_digest`)
+refuses the tasks ("grading failed", retried on the next run). nbgrader's source folder
+(``solutions/<assignment>/``) does not exist on a worker: only its notebooks and ``*.py`` are
+in it today, which nbgrader does not copy anyway. The per-task deadline (``--task-timeout``) is measured by the client from the
 moment the worker reports the task started (a Dask event, see ``runner.py``); an overdue task's
 worker is restarted by its nanny.
 """
@@ -31,6 +35,7 @@ worker is restarted by its nanny.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -40,7 +45,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bngrader import grade
-from bngrader.settings import REFERENCE
+from bngrader.settings import PACKAGE, REFERENCE
 
 OUTPUTS = ("feedback", "autograded", "gradescope")  # what a worker hands back, per student and assignment
 OUTPUT_NAME = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]{0,199}")
@@ -69,7 +74,18 @@ def shared_payload(tasks: list[grade.Task]) -> dict:
     for name, data in reference.items():
         h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     h.update(repr(sorted(release.items())).encode())
-    return {"key": h.hexdigest()[:16], "template": template, "reference": reference, "release_cells": release}
+    return {"key": h.hexdigest()[:16], "template": template, "reference": reference, "release_cells": release,
+            "package": package_digest()}
+
+
+@functools.lru_cache(maxsize=1)
+def package_digest() -> str:
+    """Hash of the installed grading package (its modules and templates): a worker whose copy
+    differs from the instructor's refuses to grade (it would grade differently)."""
+    h = hashlib.sha256()
+    for path in sorted([*PACKAGE.glob("*.py"), *PACKAGE.glob("templates/*/*.j2")]):
+        h.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def pack(task: grade.Task) -> Packed:
@@ -164,6 +180,9 @@ def _prepare_worker(shared: dict) -> Path:
     reference checks made importable from it, nbgrader's ``alembic`` on PATH. Returns the copy."""
     from bngrader import reference
 
+    if shared.get("package") != package_digest():
+        raise RuntimeError(f"this worker's bngrader ({package_digest()}) is not the instructor's "
+                           f"({shared.get('package')}): install the same version of the course's packages")
     bindir = os.path.dirname(os.path.abspath(sys.executable))
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.pathsep.join(p for p in (bindir, os.environ.get("PATH")) if p)

@@ -316,3 +316,22 @@ def test_no_cluster_process_outlives_the_cluster(cluster):
     assert time.monotonic() - start < 25, "some cluster process had to be killed"
     time.sleep(1)
     assert not _leftovers(cluster.port, {p.pid for p in cluster.procs}, cluster.seen)
+
+
+def test_a_worker_with_another_grader_refuses_to_grade():
+    from bngrader import remote
+
+    with pytest.raises(RuntimeError, match="not the instructor's"):
+        remote._prepare_worker({"package": "0" * 16, "key": "0" * 16})
+
+
+def test_only_expected_result_files_are_written(tmp_path):
+    from bngrader import remote
+
+    remote.write_outputs(tmp_path, "s1", A, {"feedback/nb.html": b"<p>ok</p>", "feedback/../../../evil.html": b"x",
+                                             "elsewhere/nb.html": b"x", "autograded/.hidden": b"x",
+                                             "gradescope/results.json": b"{}"})
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
+                     if p.is_file() and "mathjax" not in p.parts)
+    assert written == [f"feedback/s1/{A}/nb.html", f"gradescope/s1/{A}/results.json"]
+    assert (tmp_path / "feedback" / "s1" / A / "mathjax" / "MathJax.js").is_file()

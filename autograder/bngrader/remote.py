@@ -233,9 +233,9 @@ def grade_packed(packed: Packed, shared: dict) -> dict:
         result["files"] = _collect(out, task.student, task.assignment)
         return result
     finally:
-        for sub in OUTPUTS:
+        for sub in OUTPUTS:  # this submission's only: another thread may be grading another one
             with contextlib.suppress(OSError):
-                remove_tree(out / sub / task.student)
+                remove_tree(out / sub / task.student / task.assignment)
         if not task.options.keep_work:
             with contextlib.suppress(OSError):
                 remove_tree(tmp)

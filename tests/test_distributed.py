@@ -335,3 +335,12 @@ def test_only_expected_result_files_are_written(tmp_path):
                      if p.is_file() and "mathjax" not in p.parts)
     assert written == [f"feedback/s1/{A}/nb.html", f"gradescope/s1/{A}/results.json"]
     assert (tmp_path / "feedback" / "s1" / A / "mathjax" / "MathJax.js").is_file()
+
+
+def test_a_worker_without_a_working_sandbox_refuses_to_grade(monkeypatch):
+    from bngrader import remote
+
+    monkeypatch.setattr(remote, "_sandbox_works", lambda: False)
+    with pytest.raises(RuntimeError, match="bubblewrap is missing"):
+        remote.check_sandbox("bwrap")
+    remote.check_sandbox("none")  # the instructor chose no sandbox: nothing to check

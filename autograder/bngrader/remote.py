@@ -25,7 +25,8 @@ The worker grades in its own temporary folder (:func:`grade_packed`); only the i
 machine writes the output folder (:func:`unpacking`: ``feedback/``, ``autograded/``,
 ``gradescope/``, MathJax next to each page), then merges into the gradebook and the ledger as
 for a local run. A worker whose ``bngrader`` differs from the instructor's (:func:`package_digest`)
-refuses the tasks ("grading failed", retried on the next run). nbgrader's source folder
+refuses the tasks ("grading failed", retried on the next run); so does a worker where the sandbox
+the instructor's machine chose (bubblewrap) does not work. nbgrader's source folder
 (``solutions/<assignment>/``) does not exist on a worker: only its notebooks and ``*.py`` are
 in it today, which nbgrader does not copy anyway. The per-task deadline (``--task-timeout``) is measured by the client from the
 moment the worker reports the task started (a Dask event, see ``runner.py``); an overdue task's
@@ -209,6 +210,22 @@ def _prepare_worker(shared: dict) -> Path:
     return home
 
 
+@functools.lru_cache(maxsize=1)
+def _sandbox_works() -> bool:
+    from bngrader.sandbox import sandbox_available
+
+    return sandbox_available()
+
+
+def check_sandbox(sandbox: str) -> None:
+    """The instructor's machine chose the sandbox (``--sandbox``, or bwrap where it works there): a
+    worker that cannot run it refuses the task ("grading failed", retried on the next run), rather
+    than give every notebook a dead kernel and 0 points."""
+    if sandbox == "bwrap" and not _sandbox_works():
+        raise RuntimeError("bubblewrap is missing or cannot create namespaces on this worker "
+                           "(apt-get install bubblewrap; in a container, allow user namespaces)")
+
+
 def grade_packed(packed: Packed, shared: dict) -> dict:
     """Grade one packed submission on a remote worker, in a temporary folder of its own: the
     submission's bytes become a submission folder there, :func:`grade.grade_submission` grades
@@ -217,6 +234,7 @@ def grade_packed(packed: Packed, shared: dict) -> dict:
 
     task = packed.task
     home = _prepare_worker(shared)
+    check_sandbox(task.options.sandbox)
     tmp = Path(tempfile.mkdtemp(prefix="bngrader-task-"))
     out = Path(tempfile.gettempdir()) / f"bngrader-out-{os.getpid()}"  # MathJax kept across tasks
     try:

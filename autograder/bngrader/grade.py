@@ -1315,9 +1315,15 @@ def _run(tasks, results, notes, master_db, out, workers, scheduler, task_timeout
         if not quiet:
             progress.update(result["rows"])
 
+    fn, remote_args = grade_submission, {}
+    if runner.is_remote(scheduler):  # workers without this machine's files: bytes both ways (remote.py)
+        from bngrader import remote
+
+        fn, on_result = remote.grade_packed, remote.unpacking(on_result, out)
+        remote_args = {"pack": remote.pack, "shared": remote.shared_payload(tasks)}
     try:
-        runner.run(tasks, grade_submission, on_result, failed_result, workers=n, scheduler=scheduler,
-                   initializer=_warm_worker, task_timeout=task_timeout)
+        runner.run(tasks, fn, on_result, failed_result, workers=n, scheduler=scheduler,
+                   initializer=_warm_worker, task_timeout=task_timeout, **remote_args)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {len(results)} graded submissions are kept in {out / 'ledger'}; "
               "run the same command again to resume.", file=sys.stderr)

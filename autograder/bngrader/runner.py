@@ -15,8 +15,18 @@ to the run, and what becomes of it:
 
 A task (any object with ``token`` and ``started`` attributes) is known to have started from its ``started`` file: the worker writes the task's ``token``
 there first thing (:func:`mark_started`), so time spent waiting in the pool's queue never
-counts. On a Dask cluster without a shared file system no start is seen, and only the per-cell
-and per-notebook limits apply.
+counts. On a remote Dask scheduler (any address but ``local``) there is no shared file system:
+the runner wraps the task so that it calls :func:`mark_started_on_worker` first instead,
+which logs the token as a Dask event (topic :data:`STARTED_TOPIC`) that reaches the client
+through the scheduler, and the client polls those events; past the deadline the task's future is cancelled and the worker that runs
+it is restarted through its nanny (``Client.restart_workers``), which ends the grading and its
+kernels (a worker started without a nanny keeps running it until the notebook limits stop it).
+
+For a remote scheduler, ``pack`` turns each task into what travels (the submission's bytes)
+just before it is submitted, at most ``window`` tasks are in flight at once (so the client and
+the scheduler hold a bounded number of submissions: :meth:`_Pool.window`), and ``shared`` (what every task needs:
+the template gradebook, the reference checks) is sent once to every worker with
+``client.scatter(..., broadcast=True)``; ``fn`` gets it as its second argument.
 """
 
 from __future__ import annotations
@@ -26,6 +36,28 @@ import contextlib
 import time
 from pathlib import Path
 from typing import Callable
+
+STARTED_TOPIC = "bngrader-started"  # Dask event: a task started on a remote worker
+
+
+def is_remote(scheduler: str | None) -> bool:
+    """A Dask scheduler given by address: its workers may share no file with this machine."""
+    return bool(scheduler) and scheduler != "local"
+
+
+def mark_started_on_worker(token: str) -> None:
+    """Called by a task on a Dask worker as it starts: tells the client through the scheduler."""
+    from distributed import get_worker
+
+    with contextlib.suppress(Exception):  # not on a worker (a test calling it directly): no deadline
+        worker = get_worker()
+        worker.log_event(STARTED_TOPIC, {"token": token, "worker": worker.address})
+
+
+def _remote_call(fn: Callable, token: str, *args):
+    """What a remote worker runs: says the task started, then runs it."""
+    mark_started_on_worker(token)
+    return fn(*args)
 
 
 def mark_started(task: dict) -> None:
@@ -48,6 +80,8 @@ class _Pool:
 
     def __init__(self, workers: int, scheduler: str | None, initializer: Callable | None):
         self.client = self.cluster = self.pool = None
+        self.remote = is_remote(scheduler)
+        self.on_worker: dict[str, str] = {}  # remote: started task token -> its worker
         if scheduler:
             from dask.distributed import Client, LocalCluster
 
@@ -65,6 +99,40 @@ class _Pool:
 
             self.pool = self.executor = cf.ProcessPoolExecutor(
                 max_workers=workers, mp_context=mp.get_context("spawn"), initializer=initializer)
+
+    def refresh(self) -> None:
+        """Remote: the tasks that have started since, from the scheduler's event log."""
+        if self.remote:
+            with contextlib.suppress(Exception):
+                for _, msg in self.client.get_events(STARTED_TOPIC):
+                    if isinstance(msg, dict):
+                        self.on_worker[str(msg.get("token"))] = str(msg.get("worker"))
+
+    def has_started(self, task) -> bool:
+        return task.token in self.on_worker if self.remote else _has_started(task)
+
+    def stop_task(self, fut, task) -> None:
+        """Remote: cancel an overdue task and restart the worker running it (ends its grading)."""
+        fut.cancel()  # the executor's future: cancels the Dask future too
+        worker = self.on_worker.get(task.token)
+        if self.remote and worker:
+            with contextlib.suppress(Exception):
+                self.client.restart_workers([worker], raise_for_error=False)
+
+    def share(self, shared):
+        """``shared`` once on every worker (a future the tasks get as their argument), or as is."""
+        if shared is None or self.client is None:
+            return shared
+        return self.client.scatter([shared], broadcast=True, hash=False)[0]
+
+    def window(self, tasks: int) -> int:
+        """How many tasks may be submitted at once: all of them, but on a remote cluster three
+        per worker thread (at least 16), so that not every submission is in memory at once."""
+        if not self.remote:
+            return tasks
+        with contextlib.suppress(Exception):
+            return max(16, 3 * sum(self.client.nthreads().values()))
+        return 16
 
     def stop_workers(self) -> None:
         """Stop the pool's worker processes now (and with them their kernels)."""
@@ -98,17 +166,19 @@ def _stop_resource_tracker():
 
 def run(tasks: list[dict], fn: Callable, on_result: Callable, failed: Callable, *, workers: int,
         scheduler: str | None = None, initializer: Callable | None = None,
-        task_timeout: float = 3600, poll: float = 1.0) -> None:
+        task_timeout: float = 3600, poll: float = 1.0, pack: Callable | None = None, shared=None) -> None:
     """Call ``on_result(task, fn(task))`` for every task, in the order they finish; a task whose
     worker failed or died, or that ran past ``task_timeout``, gets ``on_result(task, failed(task, why))``.
-    Each task gets exactly one ``on_result``. KeyboardInterrupt stops the workers and propagates."""
+    Each task gets exactly one ``on_result``. KeyboardInterrupt stops the workers and propagates.
+    With ``pack``, ``fn`` gets ``pack(task)`` (made on this machine just before it is submitted;
+    if it raises, the task gets ``failed``); with ``shared``, ``fn`` gets it as second argument."""
     pending = list(tasks)
+    job = _Job(fn, on_result, failed, scheduler, initializer, task_timeout, poll, pack, shared)
     try:
         while pending:
-            pending, suspects = _with_pool(min(workers, len(pending)), pending, fn, on_result, failed,
-                                           scheduler, initializer, task_timeout, poll)
+            pending, suspects = _with_pool(min(workers, len(pending)), pending, job)
             for task in suspects:  # running when a worker died: each alone, so a second death is its own
-                _, again = _with_pool(1, [task], fn, on_result, failed, scheduler, initializer, task_timeout, poll)
+                _, again = _with_pool(1, [task], job)
                 if again:
                     on_result(task, failed(task, "the grading worker died while grading it (the other "
                                                  "submissions were graded)"))
@@ -117,11 +187,33 @@ def run(tasks: list[dict], fn: Callable, on_result: Callable, failed: Callable, 
             _stop_resource_tracker()  # once, after the last pool
 
 
-def _with_pool(workers, tasks, fn, on_result, failed, scheduler, initializer, task_timeout, poll):
-    pool = _Pool(workers, scheduler, initializer)
+class _Job:
+    """What every pool of one :func:`run` does with its tasks."""
+
+    def __init__(self, fn, on_result, failed, scheduler, initializer, task_timeout, poll, pack, shared):
+        self.fn, self.on_result, self.failed = fn, on_result, failed
+        self.scheduler, self.initializer, self.task_timeout, self.poll = scheduler, initializer, task_timeout, poll
+        self.pack, self.shared = pack, shared
+
+    def submit(self, pool, task, shared_arg):
+        """The task's future, or None when packing it failed (it then got its result here)."""
+        try:
+            payload = self.pack(task) if self.pack else task
+        except Exception as exc:  # noqa: BLE001 - e.g. the submission became unreadable: its own failure
+            self.on_result(task, self.failed(task, f"it could not be sent to a worker ({type(exc).__name__}: "
+                                                   f"{str(exc)[:200]})"))
+            return None
+        args = () if self.shared is None else (shared_arg,)
+        if pool.remote:
+            return pool.executor.submit(_remote_call, self.fn, task.token, payload, *args)
+        return pool.executor.submit(self.fn, payload, *args)
+
+
+def _with_pool(workers, tasks, job):
+    pool = _Pool(workers, job.scheduler, job.initializer)
     interrupted, again = False, []
     try:
-        again, suspects = _one_pool(pool, tasks, fn, on_result, failed, task_timeout, poll)
+        again, suspects = _one_pool(pool, tasks, job)
         return again, suspects
     except KeyboardInterrupt:
         interrupted = True
@@ -130,16 +222,34 @@ def _with_pool(workers, tasks, fn, on_result, failed, scheduler, initializer, ta
         pool.close(now=interrupted or bool(again))
 
 
-def _one_pool(pool, tasks, fn, on_result, failed, task_timeout, poll) -> tuple[list[dict], list[dict]]:
+def _fill(pool, tasks, job, todo, shared_arg, futures, waiting, delivered) -> None:
+    """Submit tasks from ``todo`` until the pool's window is full (or none is left)."""
+    limit = pool.window(len(tasks))
+    while len(waiting) < limit and (i := next(todo, None)) is not None:
+        fut = job.submit(pool, tasks[i], shared_arg)
+        if fut is None:
+            delivered.add(i)
+        else:
+            futures[fut] = i
+            waiting.add(fut)
+
+
+def _one_pool(pool, tasks, job) -> tuple[list[dict], list[dict]]:
     """Run ``tasks`` on ``pool`` until all are delivered or the pool breaks. Returns the tasks to
     run again on a fresh pool: (not started or stopped on purpose, running when a worker died)."""
-    futures = {pool.executor.submit(fn, t): i for i, t in enumerate(tasks)}
+    on_result, failed, task_timeout = job.on_result, job.failed, job.task_timeout
+    shared_arg = pool.share(job.shared)
+    futures: dict = {}
     started: dict[int, float] = {}
     delivered: set[int] = set()
     broken = stopped = False  # stopped: the pool was broken on purpose, to end an overdue task
-    waiting = set(futures)
-    while waiting and not broken:
-        done, waiting = cf.wait(waiting, timeout=poll, return_when=cf.FIRST_COMPLETED)
+    waiting: set = set()
+    todo = iter(range(len(tasks)))
+    while not broken:
+        _fill(pool, tasks, job, todo, shared_arg, futures, waiting, delivered)
+        if not waiting:
+            break
+        done, waiting = cf.wait(waiting, timeout=job.poll, return_when=cf.FIRST_COMPLETED)
         for fut in done:
             i = futures[fut]
             try:
@@ -152,9 +262,10 @@ def _one_pool(pool, tasks, fn, on_result, failed, task_timeout, poll) -> tuple[l
             delivered.add(i)
             on_result(tasks[i], result)
         now = time.monotonic()
+        pool.refresh()
         for fut in waiting:
             i = futures[fut]
-            if i not in started and (fut.running() or pool.pool is None) and _has_started(tasks[i]):
+            if i not in started and (fut.running() or pool.pool is None) and pool.has_started(tasks[i]):
                 started[i] = now
         overdue = [i for i, t0 in started.items() if i not in delivered and now - t0 > task_timeout]
         for i in overdue:
@@ -162,12 +273,14 @@ def _one_pool(pool, tasks, fn, on_result, failed, task_timeout, poll) -> tuple[l
             on_result(tasks[i], failed(tasks[i], f"grading it took longer than {task_timeout:.0f} s and "
                                                  "was stopped (the other submissions were graded)"))
         if overdue:
-            for fut in waiting:
-                fut.cancel()
             if pool.pool is not None:  # a process pool: stop its workers, resubmit the rest
+                for fut in waiting:
+                    fut.cancel()
                 pool.stop_workers()
                 broken = stopped = True
-            else:
+            else:  # Dask: cancel the overdue ones (a remote one's worker is restarted)
+                for fut in [f for f in waiting if futures[f] in overdue]:
+                    pool.stop_task(fut, tasks[futures[fut]])
                 waiting = {f for f in waiting if futures[f] not in delivered}
     if not broken:
         return [], []

@@ -16,6 +16,7 @@ with that message; set BNCOURSE_SKIP_BROWSER=1 to skip it on purpose.
 
 import base64
 import contextlib
+import csv
 import hashlib
 import json
 import os
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
+from scratch_course import L1, bngrader, hand_in, make_course
 
 from conftest import LEARNER_NOTEBOOKS, ROOT, nb_id
 
@@ -485,6 +487,76 @@ def _formgrader(page, lab):
         table.get_by_role("link", name=solution.parent.name, exact=True).wait_for(timeout=RUN_TIMEOUT)
     _shot(page, "instructor-formgrader")
     _no_dialog(page, "formgrader")
+
+
+# ----------------------------------------------------------------------------- a written answer
+
+WRITTEN_CONFIG = """c = get_config()  # noqa: F821
+load_subconfig({course_config!r})  # noqa: F821 - the course's own config
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.db_url = "sqlite:///{root}/instructor/gradebook.db"
+"""
+
+
+@pytest.fixture(scope="module")
+def written_course(lab):
+    """A scratch course (under artifacts/browser/, so the test's Lab serves it) whose lesson 1 has a
+    written question; ada's hand-in is graded by `bngrader grade`, her written answer left to a human."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="written-course-", dir=SHOTS))
+    try:
+        make_course(root, [L1])
+        hand_in(root, root / "hand-ins" / "ada", L1, {"why_eps": "So that a constant feature divides by "
+                                                      "sqrt(eps), not by zero."}, True)
+        bngrader(root, "grade", L1, "--submitted", str(root / "hand-ins"), "--workers", "1",
+                 "--deadline", "2026-11-01 12:00 UTC")
+        (root / "nbgrader_config.py").write_text(WRITTEN_CONFIG.format(
+            course_config=str(ROOT / "autograder" / "nbgrader_config.py"), root=str(root)))
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_written_answer_graded_in_formgrader_reaches_the_grades(browser, lab, written_course):
+    """Formgrader shows the due date `bngrader grade --deadline` recorded; the instructor types a
+    score for the written answer in its grading view; the gradebook stores it and `bngrader
+    export` puts it in the CSVs, as the README's step 4 says."""
+    from nbgrader.api import Gradebook
+
+    db = written_course / "instructor" / "gradebook.db"
+    with Gradebook(f"sqlite:///{db}") as gb:
+        sid = gb.find_submission_notebook(L1, L1, "ada").id
+        assert gb.find_grade("why_eps", L1, L1, "ada").needs_manual_grade
+    page = browser.new_page()
+    try:
+        with _shot_on_failure(page, "formgrader-written-answer"):
+            page.goto(f"{lab}/formgrader?path={written_course}&token={TOKEN}")
+            row = page.locator("tr", has=page.get_by_role("link", name=L1, exact=True))
+            expect(row.locator("td.duedate")).to_contain_text("2026-11-01", timeout=RUN_TIMEOUT)  # --deadline's
+            page.goto(f"{lab}/formgrader/submissions/{sid}/?token={TOKEN}")
+            expect(page.locator("text=So that a constant feature divides").first).to_be_visible(timeout=UI_TIMEOUT)
+            score = page.locator("input.score#why_eps")
+            expect(score).to_be_visible(timeout=UI_TIMEOUT)
+            score.fill("1.5")
+            score.press("Tab")  # Formgrader saves on change
+            deadline = time.time() + 30
+            while True:
+                with Gradebook(f"sqlite:///{db}") as gb:
+                    grade = gb.find_grade("why_eps", L1, L1, "ada")
+                    saved = (grade.manual_score, grade.needs_manual_grade)
+                if saved == (1.5, False) or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+            assert saved == (1.5, False), f"Formgrader did not store the manual grade: {saved}"
+            _shot(page, "formgrader-written-answer")
+    finally:
+        page.goto(f"{lab}/formgrader?token={TOKEN}")  # back to the course's own Formgrader config
+        page.close()
+    bngrader(written_course, "export")
+    with open(written_course / "instructor" / "grades.csv", newline="") as f:
+        ada = next(csv.DictReader(f))
+    assert (ada["student"], ada["score"], ada["max_score"], ada["why_eps"], ada["flags"]) == (
+        "ada", "11.5", "12", "1.5", "")
 
 
 # ----------------------------------------------------------------------------- hostile class

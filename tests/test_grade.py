@@ -125,7 +125,7 @@ for _cell in _sol["cells"]:
 
 CASES = {
     "honest": Case("graded", 10, POINTS),
-    "blank": Case("graded", 0),
+    "blank": Case("unattempted", 0, reason="the released notebook, no answer changed"),
     "prints_all_passed": Case("graded", 0),
     "infinite_loop": Case("timeout", 5, {"test_batchnorm_forward": 3, "test_update_moving_stats": 2},
                           "ran longer than"),
@@ -698,8 +698,8 @@ def _hostile_export(path: Path) -> dict[str, tuple[str, float, str]]:
         data = data.replace(old, new)
     path.write_bytes(data)
     return {
-        "doejane_12340": ("graded", 10.0, ""), "roejohn_12341": ("graded", 0.0, ""),
-        "smithjohn_111": ("graded", 10.0, ""), "smithjohn_222": ("graded", 0.0, ""),
+        "doejane_12340": ("graded", 10.0, ""), "roejohn_12341": ("unattempted", 0.0, ""),
+        "smithjohn_111": ("graded", 10.0, ""), "smithjohn_222": ("unattempted", 0.0, ""),
         ".._333": ("rejected", 0.0, f"student id '.._333' is not valid: it contains '..' (zip member '{name('..', 333)}')"),
         "..._334": ("rejected", 0.0, "contains '..'"),
         "evil\\victim_444": ("rejected", 0.0, "contains a path separator"),

@@ -20,9 +20,15 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 COURSE = ("sources", "release", "validate", "benchmark")
+# command -> (module, function): each module is imported only when its command runs
+COMMANDS = {"grade": ("grade", "main"), "export": ("records", "export_main"), "extend": ("late", "extend_main"),
+            "handback": ("handback", "main"), "report": ("report", "main"), "source": ("nbsource", "main"),
+            "expected": ("make_expected", "main"), "bench-grading": ("bench_grading", "main"),
+            "bundle": ("bundle", "main")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,41 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         from bngrader import course
 
         return course.main([cmd, *rest])
-    if cmd == "grade":
-        from bngrader import grade
-
-        return grade.main(rest)
-    if cmd == "export":
-        from bngrader import records
-
-        return records.export_main(rest)
-    if cmd == "extend":
-        from bngrader import late
-
-        return late.extend_main(rest)
-    if cmd == "handback":
-        from bngrader import handback
-
-        return handback.main(rest)
-    if cmd == "report":
-        from bngrader import report
-
-        return report.main(rest)
-    if cmd == "source":
-        from bngrader import nbsource
-
-        return nbsource.main(rest)
-    if cmd == "expected":
-        from bngrader import make_expected
-
-        return make_expected.main(rest)
-    if cmd == "bench-grading":
-        from bngrader import bench_grading
-
-        return bench_grading.main(rest)
-    if cmd == "bundle":
-        from bngrader import bundle
-
-        return bundle.main(rest)
+    if cmd in COMMANDS:
+        module, function = COMMANDS[cmd]
+        return getattr(importlib.import_module(f"bngrader.{module}"), function)(rest)
     print(f"bngrader: unknown command {cmd!r}\n\n{__doc__.strip()}", file=sys.stderr)
     return 2

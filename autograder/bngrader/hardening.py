@@ -96,7 +96,11 @@ def no_follow_converters() -> None:
 def harden(c, *, cell_timeout: int, notebook_timeout: int, memory_mb: int, sandbox: str, work_dir: str | None):
     """Set the hardened Autograde, GenerateFeedback and HTMLExporter options on config ``c``.
     ``work_dir`` None: a fresh scratch folder per notebook (:class:`FreshHardenedExecute`)."""
-    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+    from nbconvert.preprocessors import (
+        ClearMetadataPreprocessor,
+        CoalesceStreamsPreprocessor,
+        CSSHTMLHeaderPreprocessor,
+    )
     from nbgrader.preprocessors import (
         AssignLatePenalties,
         CheckCellMetadata,
@@ -110,8 +114,11 @@ def harden(c, *, cell_timeout: int, notebook_timeout: int, memory_mb: int, sandb
     no_follow_converters()
     c.OverwriteCells.add_missing_cells = True  # a deleted test cell comes back (and is graded)
     execute = HardenedExecute if work_dir else FreshHardenedExecute
-    c.Autograde.autograde_preprocessors = [execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                           SaveAutoGrades, AssignLatePenalties, CheckCellMetadata, SanitizeNotebook]
+    # CoalesceStreams: a cell's printed text as one output per stream, wherever the kernel's messages
+    # happened to be cut, so two gradings of one notebook give the same graded notebook and page
+    c.Autograde.autograde_preprocessors = [execute, CoalesceStreamsPreprocessor, IgnorePattern,
+                                           ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+                                           AssignLatePenalties, CheckCellMetadata, SanitizeNotebook]
     c.Execute.timeout = cell_timeout
     c.HardenedExecute.notebook_timeout = notebook_timeout
     c.HardenedExecute.memory_limit_mb = memory_mb

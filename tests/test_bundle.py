@@ -57,7 +57,7 @@ def test_bundle_holds_exactly_the_allow_list(built):
                 | {f"bncourse/{p.name}" for p in (ROOT / "bncourse").glob("*.py")}
                 | {f"data/mnist/{p.name}" for p in (ROOT / "data" / "mnist").iterdir()}
                 | {"README.md", "Makefile", "requirements.txt", "pyproject.toml", "environment.yml",
-                   "nbgrader_config.py", "LICENSE", "CITATION.cff"})
+                   "nbgrader_config.py", "LICENSE", "CITATION.cff", ".gitignore"})
     assert set(files) == expected
     for denied in ("solutions", "autograder", "tests", "instructor", ".git"):
         assert not [f for f in files if denied in f.split("/")], denied
@@ -68,6 +68,11 @@ def test_bundle_holds_exactly_the_allow_list(built):
     readme = (course / "README.md").read_text()
     assert all(w in readme for w in ("make env", "make lab", "pip install -r requirements.txt -e .", "Validate"))
     assert all(f"`{a}`" in readme for a in lessons), "the student README lists every lesson"
+    # make progress: in the Makefile, in the README, and its cache out of a student's git
+    assert "make progress" in readme
+    assert re.search(r"^progress: \$\(STAMP\)\n\t\$\(BIN\)/python -m bncourse.progress notebooks",
+                     (course / "Makefile").read_text(), re.M)
+    assert "notebooks/.progress-cache/" in (course / ".gitignore").read_text().splitlines()
     # the one nbgrader config is the student's (a time limit), not the instructor's
     config = (course / "nbgrader_config.py").read_text()
     assert "c.Execute.timeout = 300" in config

@@ -204,6 +204,27 @@ def test_validate_works_from_the_bundle_with_the_student_config(built, tmp_path)
     assert filled.stdout.strip().startswith("Success!"), filled.stdout + filled.stderr
 
 
+def test_make_progress_runs_from_the_bundle_without_bngrader(built, tmp_path):
+    """The student Makefile's `make progress`, in the unpacked bundle: the bundle's own
+    bncourse.progress (bngrader is not there), lesson 1 blank: every exercise not attempted, 0 points;
+    its cache in notebooks/.progress-cache/, which the bundle's .gitignore names. (-o: the
+    environment is this one, never installed by the test.)"""
+    _, course = built
+    work = tmp_path / "course"
+    shutil.copytree(course, work)
+    stamp = Path(sys.executable).parent.parent / ".installed"
+    proc = subprocess.run(["make", "-s", "-o", str(stamp), "progress", f"STAMP={stamp}",
+                           f"BIN={Path(sys.executable).parent}", "PROGRESS_ARGS=--lessons 01 --json"],
+                          cwd=work, env=_bundle_env(work), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rep = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert [lesson["lesson"] for lesson in rep["lessons"]] == ["01_formulas_by_hand"]
+    assert {e["state"] for e in rep["lessons"][0]["exercises"]} == {"not_attempted"}
+    assert rep["total"]["earned"] == 0 and rep["total"]["exercises"] == 7
+    assert (work / "notebooks" / ".progress-cache" / "01_formulas_by_hand__01_formulas_by_hand.json").is_file()
+    assert not (work / "bngrader").exists() and not list(work.rglob("bngrader*"))
+
+
 def _imports(source: str) -> set[str]:
     names = set()
     for node in ast.walk(ast.parse(source)):

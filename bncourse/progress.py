@@ -49,6 +49,14 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # --- which notebooks ---------------------------------------------------------------------------
 
 
+def cpu_count() -> int:
+    """The cores this process may use (a container's or a CPU affinity's limit, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def find_lessons(folder: Path, only: list[str] | None = None) -> list[Path]:
     """The lesson notebooks under ``folder``: ``<lesson>/<lesson>.ipynb`` (another notebook of a
     lesson folder only when the folder has none of its own name), or ``folder``'s own notebooks,
@@ -322,17 +330,18 @@ def run(notebooks: list[Path], folder: Path, *, jobs: int | None = None, use_cac
     folder = Path(folder if Path(folder).is_dir() else Path(folder).parent)
     results: dict[str, dict] = {}
     todo = []
+    pad = max(len(p.stem) for p in notebooks)
     for path in notebooks:
         data, rel = path.read_bytes(), path.resolve().relative_to(folder.resolve()).as_posix()
         key, slot = cache_key(rel, data), rel.removesuffix(".ipynb").replace("/", "__")
         hit = load_cached(folder, slot, key) if use_cache else None
         if hit is not None:
             results[rel] = hit
-            log(f"  [{len(results)}/{len(notebooks)}] {path.stem}  unchanged: from the cache")
+            log(f"  [{len(results)}/{len(notebooks)}] {path.stem:<{pad}}  unchanged: from the cache")
         else:
             todo.append((path, rel, data, key, slot))
     if todo:
-        workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+        workers = max(1, min(jobs or cpu_count(), len(todo)))
         log(f"progress: running {len(todo)} lesson{'s' * (len(todo) > 1)}, {workers} at a time "
             "(grading mode: demonstrations skipped, short budgets)")
         ctx = multiprocessing.get_context("spawn")
@@ -345,7 +354,7 @@ def run(notebooks: list[Path], folder: Path, *, jobs: int | None = None, use_cac
                 seconds, result["notebook"] = result.pop("seconds"), rel
                 if use_cache and result["problem"] is None:
                     store(folder, slot, key, result)
-                log(f"  [{len(results)}/{len(notebooks)}] {path.stem}  checked in {seconds:.1f} s")
+                log(f"  [{len(results)}/{len(notebooks)}] {path.stem:<{pad}}  checked in {seconds:.1f} s")
     lessons = []
     for path in notebooks:
         rel = path.resolve().relative_to(folder.resolve()).as_posix()
@@ -418,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="?", type=Path, help="the notebooks folder (default: notebooks/)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+    parser.add_argument("--jobs", type=int, default=cpu_count(),
                         help="lessons run at the same time (default: the number of CPU cores, %(default)s)")
     parser.add_argument("--no-cache", action="store_true", help="run every lesson, even an unchanged one")
     parser.add_argument("--lessons", nargs="+", metavar="NAME", help="only these lessons (names or prefixes: 01 02)")

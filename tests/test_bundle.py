@@ -212,10 +212,16 @@ def test_make_progress_runs_from_the_bundle_without_bngrader(built, tmp_path):
     _, course = built
     work = tmp_path / "course"
     shutil.copytree(course, work)
+    # the command and its worker processes unhook the repository's editable install too (at start-up,
+    # after the .pth files): a module the bundle lacks is then an ImportError, as for a student
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(NO_REPO_HOOK)
+    env = _bundle_env(work)
+    env["PYTHONPATH"] += os.pathsep + str(tmp_path / "site")
     stamp = Path(sys.executable).parent.parent / ".installed"
     proc = subprocess.run(["make", "-s", "-o", str(stamp), "progress", f"STAMP={stamp}",
                            f"BIN={Path(sys.executable).parent}", "PROGRESS_ARGS=--lessons 01 --json"],
-                          cwd=work, env=_bundle_env(work), capture_output=True, text=True, timeout=600)
+                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rep = json.loads(proc.stdout[proc.stdout.index("{"):])
     assert [lesson["lesson"] for lesson in rep["lessons"]] == ["01_formulas_by_hand"]

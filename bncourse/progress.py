@@ -294,15 +294,16 @@ def _cache_file(folder: Path, name: str) -> Path:
     return folder / CACHE_DIR / f"{name}.json"
 
 
-def load_cached(folder: Path, name: str, key: str) -> dict | None:
+def cached_entry(folder: Path, name: str) -> dict:
+    """A lesson's cache entry, ``{"key", "seconds", "result"}``, or {}."""
     try:
         entry = json.loads(_cache_file(folder, name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    return entry.get("result") if isinstance(entry, dict) and entry.get("key") == key else None
+        return {}
+    return entry if isinstance(entry, dict) else {}
 
 
-def store(folder: Path, name: str, key: str, result: dict) -> None:
+def store(folder: Path, name: str, key: str, result: dict, seconds: float) -> None:
     """Write one lesson's entry atomically; a folder that cannot be written just means no cache."""
     path = _cache_file(folder, name)
     try:
@@ -311,13 +312,33 @@ def store(folder: Path, name: str, key: str, result: dict) -> None:
         if not ignore.exists():
             ignore.write_text("# bncourse.progress's cache: never commit it\n*\n", encoding="utf-8")
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"key": key, "result": result}, ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(json.dumps({"key": key, "seconds": round(seconds, 1), "result": result}, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
         pass
 
 
 # --- all lessons -------------------------------------------------------------------------------
+
+
+def _plan(notebooks: list[Path], folder: Path, use_cache: bool, log) -> tuple[dict, list]:
+    """(results answered from the cache by notebook path, the lessons to run: longest first)."""
+    results, todo = {}, []
+    pad = max(len(p.stem) for p in notebooks)
+    for path in notebooks:
+        data, rel = path.read_bytes(), path.resolve().relative_to(folder.resolve()).as_posix()
+        key, slot = cache_key(rel, data), rel.removesuffix(".ipynb").replace("/", "__")
+        entry = cached_entry(folder, slot)
+        if use_cache and entry.get("key") == key and isinstance(entry.get("result"), dict):
+            results[rel] = entry["result"]
+            log(f"  [{len(results)}/{len(notebooks)}] {path.stem:<{pad}}  unchanged: from the cache")
+            continue
+        # the last run's time, else a guess (a lesson whose setup starts TensorFlow takes longer):
+        # the longest lessons start first, so that the short ones fill the gaps, not the end
+        estimate = entry.get("seconds") or (10.0 if b"keras=True" in data else 1.0)
+        todo.append((estimate, path, rel, data, key, slot))
+    todo.sort(key=lambda t: -t[0])
+    return results, [t[1:] for t in todo]
 
 
 def run(notebooks: list[Path], folder: Path, *, jobs: int | None = None, use_cache: bool = True,
@@ -328,18 +349,8 @@ def run(notebooks: list[Path], folder: Path, *, jobs: int | None = None, use_cac
 
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     folder = Path(folder if Path(folder).is_dir() else Path(folder).parent)
-    results: dict[str, dict] = {}
-    todo = []
+    results, todo = _plan(notebooks, folder, use_cache, log)
     pad = max(len(p.stem) for p in notebooks)
-    for path in notebooks:
-        data, rel = path.read_bytes(), path.resolve().relative_to(folder.resolve()).as_posix()
-        key, slot = cache_key(rel, data), rel.removesuffix(".ipynb").replace("/", "__")
-        hit = load_cached(folder, slot, key) if use_cache else None
-        if hit is not None:
-            results[rel] = hit
-            log(f"  [{len(results)}/{len(notebooks)}] {path.stem:<{pad}}  unchanged: from the cache")
-        else:
-            todo.append((path, rel, data, key, slot))
     if todo:
         workers = max(1, min(jobs or cpu_count(), len(todo)))
         log(f"progress: running {len(todo)} lesson{'s' * (len(todo) > 1)}, {workers} at a time "
@@ -353,7 +364,7 @@ def run(notebooks: list[Path], folder: Path, *, jobs: int | None = None, use_cac
                 results[rel] = result = _result_of(future, path.stem)
                 seconds, result["notebook"] = result.pop("seconds"), rel
                 if use_cache and result["problem"] is None:
-                    store(folder, slot, key, result)
+                    store(folder, slot, key, result, seconds)
                 log(f"  [{len(results)}/{len(notebooks)}] {path.stem:<{pad}}  checked in {seconds:.1f} s")
     lessons = []
     for path in notebooks:

@@ -356,3 +356,18 @@ def test_make_progress_target():
     assert proc.stdout.strip().endswith("/python -m bncourse.progress notebooks --lessons 01 --json")
     ignored = subprocess.run(["git", "check-ignore", "-q", "notebooks/.progress-cache/x.json"], cwd=ROOT)
     assert ignored.returncode == 0, "the progress cache is git-ignored"
+
+
+def test_longest_lessons_start_first(tmp_path):
+    """The lessons to run are ordered by their last run's time, else lessons that start TensorFlow first."""
+    for name, setup in (("01_a", "setup_notebook(seed=0)"), ("02_b", "setup_notebook(seed=0, keras=True)"),
+                        ("03_c", "setup_notebook(seed=0)")):
+        (tmp_path / name).mkdir()
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup)]),
+                       tmp_path / name / f"{name}.ipynb")
+    notebooks = progress.find_lessons(tmp_path)
+    cached, todo = progress._plan(notebooks, tmp_path, True, lambda line: None)
+    assert cached == {} and [t[0].stem for t in todo] == ["02_b", "01_a", "03_c"]
+    progress.store(tmp_path, "03_c__03_c", "an older key", {"exercises": []}, 42.0)
+    _, todo = progress._plan(notebooks, tmp_path, True, lambda line: None)
+    assert [t[0].stem for t in todo] == ["03_c", "02_b", "01_a"]

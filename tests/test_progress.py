@@ -371,3 +371,24 @@ def test_longest_lessons_start_first(tmp_path):
     progress.store(tmp_path, "03_c__03_c", "an older key", {"exercises": []}, 42.0)
     _, todo = progress._plan(notebooks, tmp_path, True, lambda line: None)
     assert [t[0].stem for t in todo] == ["03_c", "02_b", "01_a"]
+
+
+def test_a_dead_kernel_is_that_lessons_problem_and_is_not_cached(tmp_path):
+    """A kernel that dies mid-lesson: the checks before it count, those after it failed (not run),
+    the lesson says why, and nothing is cached (the next run tries again)."""
+    folder = tmp_path / "notebooks"
+    (folder / "01_x").mkdir(parents=True)
+    cells = [_cell("code", "x = 1", solution=True, grade_id="x"),
+             _cell("code", "assert x == 1", grade=True, grade_id="test_x", points=1, locked=True),
+             nbformat.v4.new_code_cell("import os\nos._exit(3)"),
+             _cell("code", "assert x == 1", grade=True, grade_id="test_after", points=2, locked=True)]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}}),
+                   folder / "01_x" / "01_x.ipynb")
+    proc, _ = run_progress(folder, "--json")
+    (lesson,) = json.loads(proc.stdout)["lessons"]
+    assert lesson["problem"].startswith("DeadKernelError"), lesson
+    assert [(e["name"], e["state"], e["earned"]) for e in lesson["exercises"]] == [("x", "passed", 1),
+                                                                                  ("after", "failed", 0)]
+    assert lesson["exercises"][1]["hint"] == lesson["problem"]
+    assert not (folder / progress.CACHE_DIR / "01_x__01_x.json").exists()
+    assert "! the run stopped: DeadKernelError" in run_progress(folder)[0].stdout

@@ -374,14 +374,16 @@ def test_longest_lessons_start_first(tmp_path):
 
 
 def test_a_dead_kernel_is_that_lessons_problem_and_is_not_cached(tmp_path):
-    """A kernel that dies mid-lesson: the checks before it count, those after it failed (not run),
-    the lesson says why, and nothing is cached (the next run tries again)."""
+    """A kernel that dies mid-lesson: the checks before it count, those after it failed (not run,
+    whatever outputs the learner's own session left in them), the lesson says why, and nothing is
+    cached (the next run tries again)."""
     folder = tmp_path / "notebooks"
     (folder / "01_x").mkdir(parents=True)
     cells = [_cell("code", "x = 1", solution=True, grade_id="x"),
              _cell("code", "assert x == 1", grade=True, grade_id="test_x", points=1, locked=True),
              nbformat.v4.new_code_cell("import os\nos._exit(3)"),
-             _cell("code", "assert x == 1", grade=True, grade_id="test_after", points=2, locked=True)]
+             _ran(_cell("code", "assert x == 1", grade=True, grade_id="test_after", points=2, locked=True),
+                  {"output_type": "stream", "name": "stdout", "text": "a pass from the learner's own session\n"})]
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}}),
                    folder / "01_x" / "01_x.ipynb")
     proc, _ = run_progress(folder, "--json")

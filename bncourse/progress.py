@@ -440,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--jobs", type=int, default=cpu_count(),
                         help="lessons run at the same time (default: the number of CPU cores, %(default)s)")
-    parser.add_argument("--no-cache", action="store_true", help="run every lesson, even an unchanged one")
+    parser.add_argument("--no-cache", action="store_true", help="run every lesson, even an unchanged one (the cache is neither used nor updated)")
     parser.add_argument("--lessons", nargs="+", metavar="NAME", help="only these lessons (names or prefixes: 01 02)")
     parser.add_argument("--timeout", type=int, default=TIMEOUT, help="seconds per cell (default %(default)s)")
     args = parser.parse_args(argv)

@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LAB_PORT ?= 8888
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test sources release validate grade benchmark benchmark-grading bundle env clean-env
+.PHONY: lab test sources release validate grade benchmark benchmark-grading bundle progress env clean-env
 
 env: $(STAMP)
 
@@ -47,6 +47,12 @@ grade: $(STAMP)
 
 validate: $(STAMP)
 	$(BIN)/bngrader validate solutions/*/*.ipynb
+
+# A learner's progress: every lesson of notebooks/ run as the Validate button runs it, each exercise
+# passed, failed (with the hint) or not attempted, and the points. Lessons run in parallel; unchanged
+# ones come from notebooks/.progress-cache/. make progress PROGRESS_ARGS="--json" (or --lessons 01 02)
+progress: $(STAMP)
+	$(BIN)/python -m bncourse.progress notebooks $(PROGRESS_ARGS)
 
 benchmark: $(STAMP)
 	$(BIN)/bngrader benchmark

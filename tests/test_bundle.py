@@ -57,7 +57,7 @@ def test_bundle_holds_exactly_the_allow_list(built):
                 | {f"bncourse/{p.name}" for p in (ROOT / "bncourse").glob("*.py")}
                 | {f"data/mnist/{p.name}" for p in (ROOT / "data" / "mnist").iterdir()}
                 | {"README.md", "Makefile", "requirements.txt", "pyproject.toml", "environment.yml",
-                   "nbgrader_config.py", "LICENSE", "CITATION.cff"})
+                   "nbgrader_config.py", "LICENSE", "CITATION.cff", ".gitignore"})
     assert set(files) == expected
     for denied in ("solutions", "autograder", "tests", "instructor", ".git"):
         assert not [f for f in files if denied in f.split("/")], denied
@@ -68,6 +68,11 @@ def test_bundle_holds_exactly_the_allow_list(built):
     readme = (course / "README.md").read_text()
     assert all(w in readme for w in ("make env", "make lab", "pip install -r requirements.txt -e .", "Validate"))
     assert all(f"`{a}`" in readme for a in lessons), "the student README lists every lesson"
+    # make progress: in the Makefile, in the README, and its cache out of a student's git
+    assert "make progress" in readme
+    assert re.search(r"^progress: \$\(STAMP\)\n\t\$\(BIN\)/python -m bncourse.progress notebooks",
+                     (course / "Makefile").read_text(), re.M)
+    assert "notebooks/.progress-cache/" in (course / ".gitignore").read_text().splitlines()
     # the one nbgrader config is the student's (a time limit), not the instructor's
     config = (course / "nbgrader_config.py").read_text()
     assert "c.Execute.timeout = 300" in config
@@ -197,6 +202,33 @@ def test_validate_works_from_the_bundle_with_the_student_config(built, tmp_path)
     filled = subprocess.run([nbgrader, "validate", LESSON1], cwd=work, env=_bundle_env(work),
                             capture_output=True, text=True, timeout=300)
     assert filled.stdout.strip().startswith("Success!"), filled.stdout + filled.stderr
+
+
+def test_make_progress_runs_from_the_bundle_without_bngrader(built, tmp_path):
+    """The student Makefile's `make progress`, in the unpacked bundle: the bundle's own
+    bncourse.progress (bngrader is not there), lesson 1 blank: every exercise not attempted, 0 points;
+    its cache in notebooks/.progress-cache/, which the bundle's .gitignore names. (-o: the
+    environment is this one, never installed by the test.)"""
+    _, course = built
+    work = tmp_path / "course"
+    shutil.copytree(course, work)
+    # the command and its worker processes unhook the repository's editable install too (at start-up,
+    # after the .pth files): a module the bundle lacks is then an ImportError, as for a student
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(NO_REPO_HOOK)
+    env = _bundle_env(work)
+    env["PYTHONPATH"] += os.pathsep + str(tmp_path / "site")
+    stamp = Path(sys.executable).parent.parent / ".installed"
+    proc = subprocess.run(["make", "-s", "-o", str(stamp), "progress", f"STAMP={stamp}",
+                           f"BIN={Path(sys.executable).parent}", "PROGRESS_ARGS=--lessons 01 --json"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rep = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert [lesson["lesson"] for lesson in rep["lessons"]] == ["01_formulas_by_hand"]
+    assert {e["state"] for e in rep["lessons"][0]["exercises"]} == {"not_attempted"}
+    assert rep["total"]["earned"] == 0 and rep["total"]["exercises"] == 7
+    assert (work / "notebooks" / ".progress-cache" / "01_formulas_by_hand__01_formulas_by_hand.json").is_file()
+    assert not (work / "bngrader").exists() and not list(work.rglob("bngrader*"))
 
 
 def _imports(source: str) -> set[str]:

@@ -36,7 +36,7 @@ NAME = "batchnorm-course"
 #: bncourse modules learners need: what the learner notebooks import, and what those import
 #: (tests/test_bundle.py checks the list against the notebooks and the package itself).
 BNCOURSE_MODULES = ("__init__", "casecheck", "checks", "data", "experiments", "gradcheck", "keras_compare",
-                    "plotting", "results", "setup", "widgets")
+                    "plotting", "progress", "results", "setup", "widgets")
 MNIST_FILES = ("README.md", "SHA256SUMS", "t10k-images.idx3-ubyte.gz", "t10k-labels.idx1-ubyte.gz",
                "train-images.idx3-ubyte.gz", "train-labels.idx1-ubyte.gz")
 COPIED = ("LICENSE", "CITATION.cff")  # CC BY 4.0 and MNIST's CC BY-SA 3.0 ask for attribution
@@ -120,6 +120,7 @@ def members(root: Path = settings.ROOT) -> dict[str, bytes]:
         "pyproject.toml": STUDENT_PYPROJECT.format(version=version(root)).encode(),
         "nbgrader_config.py": STUDENT_NBGRADER_CONFIG.encode(),
         "environment.yml": STUDENT_ENVIRONMENT.encode(),
+        ".gitignore": STUDENT_GITIGNORE.encode(),
     })
     return out
 
@@ -375,7 +376,7 @@ STAMP  := $(VENV)/.installed
 LAB_PORT ?= 8888
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: env lab validate clean-env
+.PHONY: env lab validate progress clean-env
 
 env: $(STAMP)
 
@@ -399,8 +400,23 @@ validate: $(STAMP)
 \t@test -n "$(NB)" || { echo 'usage: make validate NB=notebooks/<lesson>/<lesson>.ipynb'; exit 2; }
 \t$(BIN)/nbgrader validate $(NB)
 
+# Every lesson at a glance: each exercise passed, failed (with its hint) or not attempted, and the
+# points. make progress PROGRESS_ARGS="--lessons 01 02" (or --json)
+progress: $(STAMP)
+\t$(BIN)/python -m bncourse.progress notebooks $(PROGRESS_ARGS)
+
 clean-env:
 \trm -rf $(VENV)
+"""
+
+# Students may keep their work in git: what the course writes next to it stays out.
+STUDENT_GITIGNORE = """\
+# written by the course's tools, never your work
+.venv/
+__pycache__/
+.ipynb_checkpoints/
+notebooks/.progress-cache/
+*.egg-info/
 """
 
 STUDENT_README = """\
@@ -445,6 +461,11 @@ batchnorm-course`, then `jupyter lab`.
 4. To validate a whole notebook: the **Validate** button of the nbgrader toolbar runs every check
    at once. From a terminal: `make validate NB=notebooks/01_formulas_by_hand/01_formulas_by_hand.ipynb`
    (or `.venv/bin/nbgrader validate <notebook>`).
+5. To see where you stand in the whole course: `make progress` (or `.venv/bin/python -m bncourse.progress`)
+   runs every lesson the way Validate does and lists each exercise with its points: `✓`, `✗` with
+   the check's hint, or `not attempted`, then each lesson's total and the course's. Lessons run side
+   by side, and a lesson you have not changed since the last run answers at once (from
+   `notebooks/.progress-cache/`). `make progress PROGRESS_ARGS="--lessons 01 02"` checks only those.
 
 Your instructor grades with additional hidden tests, so passing the visible checks is necessary,
 not sufficient. Hand in the notebook file itself (`notebooks/<lesson>/<lesson>.ipynb`).
@@ -456,7 +477,7 @@ notebooks/         the lessons, one folder each
 bncourse/          the helper package the notebooks import (data, plotting, widgets, the checks)
 data/mnist/        MNIST with its SHA-256 checksums (SHA256SUMS)
 requirements.txt   the pinned packages; pyproject.toml makes `pip install -e .` work
-Makefile           make env, make lab, make validate
+Makefile           make env, make lab, make validate, make progress
 nbgrader_config.py the Validate button's settings (a longer time limit per cell)
 ```
 

@@ -46,3 +46,22 @@ def test_a_tmpfs_hog_that_also_times_out_is_reported_for_memory(tmp_path, monkey
 def test_a_cell_that_only_runs_long_is_a_timeout(tmp_path, monkeypatch):
     out, event = _execute(tmp_path, "import time\ntime.sleep(60)", monkeypatch, watcher=False)
     assert (out.ename, event["kind"]) == ("TimeoutError", "timeout"), event
+
+
+def test_autograde_gives_each_cells_printed_text_as_one_output_per_stream():
+    """Where the kernel's messages were cut must not show in the graded notebook or page: two
+    gradings of one notebook are the same file (the distributed test compares them byte for byte)."""
+    import nbformat
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+    from traitlets.config import Config
+
+    from bngrader.hardening import harden
+
+    c = harden(Config(), cell_timeout=1, notebook_timeout=1, memory_mb=100, sandbox="none", work_dir=None)
+    assert CoalesceStreamsPreprocessor in c.Autograde.autograde_preprocessors
+    stream = lambda name, text: nbformat.v4.new_output("stream", name=name, text=text)  # noqa: E731
+    cell = nbformat.v4.new_code_cell("print('a'); print('b')", outputs=[
+        stream("stdout", "a\n"), stream("stdout", "b\n"), stream("stderr", "w\n"), stream("stdout", "c\n")])
+    nb, _ = CoalesceStreamsPreprocessor(config=c)(nbformat.v4.new_notebook(cells=[cell]), {})
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [("stdout", "a\nb\n"), ("stderr", "w\n"),
+                                                                ("stdout", "c\n")]

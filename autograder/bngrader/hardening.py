@@ -119,6 +119,7 @@ def harden(c, *, cell_timeout: int, notebook_timeout: int, memory_mb: int, sandb
     c.Autograde.autograde_preprocessors = [execute, CoalesceStreamsPreprocessor, IgnorePattern,
                                            ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
                                            AssignLatePenalties, CheckCellMetadata, SanitizeNotebook]
+    c.CoalesceStreamsPreprocessor.enabled = True  # nbconvert's preprocessors are off unless enabled
     c.Execute.timeout = cell_timeout
     c.HardenedExecute.notebook_timeout = notebook_timeout
     c.HardenedExecute.memory_limit_mb = memory_mb

@@ -489,76 +489,6 @@ def _formgrader(page, lab):
     _no_dialog(page, "formgrader")
 
 
-# ----------------------------------------------------------------------------- a written answer
-
-WRITTEN_CONFIG = """c = get_config()  # noqa: F821
-load_subconfig({course_config!r})  # noqa: F821 - the course's own config
-c.CourseDirectory.root = {root!r}
-c.CourseDirectory.db_url = "sqlite:///{root}/instructor/gradebook.db"
-"""
-
-
-@pytest.fixture(scope="module")
-def written_course(lab):
-    """A scratch course (under artifacts/browser/, so the test's Lab serves it) whose lesson 1 has a
-    written question; ada's hand-in is graded by `bngrader grade`, her written answer left to a human."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="written-course-", dir=SHOTS))
-    try:
-        make_course(root, [L1])
-        hand_in(root, root / "hand-ins" / "ada", L1, {"why_eps": "So that a constant feature divides by "
-                                                      "sqrt(eps), not by zero."}, True)
-        bngrader(root, "grade", L1, "--submitted", str(root / "hand-ins"), "--workers", "1",
-                 "--deadline", "2026-11-01 12:00 UTC")
-        (root / "nbgrader_config.py").write_text(WRITTEN_CONFIG.format(
-            course_config=str(ROOT / "autograder" / "nbgrader_config.py"), root=str(root)))
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def test_a_written_answer_graded_in_formgrader_reaches_the_grades(browser, lab, written_course):
-    """Formgrader shows the due date `bngrader grade --deadline` recorded; the instructor types a
-    score for the written answer in its grading view; the gradebook stores it and `bngrader
-    export` puts it in the CSVs, as the README's step 4 says."""
-    from nbgrader.api import Gradebook
-
-    db = written_course / "instructor" / "gradebook.db"
-    with Gradebook(f"sqlite:///{db}") as gb:
-        sid = gb.find_submission_notebook(L1, L1, "ada").id
-        assert gb.find_grade("why_eps", L1, L1, "ada").needs_manual_grade
-    page = browser.new_page()
-    try:
-        with _shot_on_failure(page, "formgrader-written-answer"):
-            page.goto(f"{lab}/formgrader?path={written_course}&token={TOKEN}")
-            row = page.locator("tr", has=page.get_by_role("link", name=L1, exact=True))
-            expect(row.locator("td.duedate")).to_contain_text("2026-11-01", timeout=RUN_TIMEOUT)  # --deadline's
-            page.goto(f"{lab}/formgrader/submissions/{sid}/?token={TOKEN}")
-            expect(page.locator("text=So that a constant feature divides").first).to_be_visible(timeout=UI_TIMEOUT)
-            score = page.locator("input.score#why_eps")
-            expect(score).to_be_visible(timeout=UI_TIMEOUT)
-            score.fill("1.5")
-            score.press("Tab")  # Formgrader saves on change
-            deadline = time.time() + 30
-            while True:
-                with Gradebook(f"sqlite:///{db}") as gb:
-                    grade = gb.find_grade("why_eps", L1, L1, "ada")
-                    saved = (grade.manual_score, grade.needs_manual_grade)
-                if saved == (1.5, False) or time.time() > deadline:
-                    break
-                time.sleep(0.5)
-            assert saved == (1.5, False), f"Formgrader did not store the manual grade: {saved}"
-            _shot(page, "formgrader-written-answer")
-    finally:
-        page.goto(f"{lab}/formgrader?token={TOKEN}")  # back to the course's own Formgrader config
-        page.close()
-    bngrader(written_course, "export")
-    with open(written_course / "instructor" / "grades.csv", newline="") as f:
-        ada = next(csv.DictReader(f))
-    assert (ada["student"], ada["score"], ada["max_score"], ada["why_eps"], ada["flags"]) == (
-        "ada", "11.5", "12", "1.5", "")
-
-
 # ----------------------------------------------------------------------------- hostile class
 
 XSS_STUDENTS = ("xss_markdown", "xss_outputs", "xss_metadata")
@@ -708,6 +638,61 @@ def test_class_report_of_the_hostile_class_is_inert(browser, xss_course):
             _shot(page, "instructor-class-report")
     finally:
         page.close()
+
+
+# ----------------------------------------------------------------------------- a written answer
+
+@pytest.fixture(scope="module")
+def written_answer(xss_course, tmp_path_factory):
+    """ada's lesson 1, with a written question, graded by `bngrader grade` into the hostile class's
+    scratch course (one course for every Formgrader test: Formgrader keeps the first gradebook
+    its grading view opens for the whole server session, whatever ?path= says later). The
+    written question comes from a scratch copy of the course (scratch_course.py)."""
+    source = make_course(tmp_path_factory.mktemp("written") / "course", [L1])
+    hand_in(source, source / "hand-ins" / "ada", L1, {"why_eps": "So that a constant feature divides by "
+                                                      "sqrt(eps), not by zero."}, True)
+    bngrader(source, "grade", L1, "--submitted", str(source / "hand-ins"), "--out", str(xss_course),
+             "--workers", "1")
+    return source
+
+
+def test_a_written_answer_graded_in_formgrader_reaches_the_grades(browser, lab, xss_course, written_answer):
+    """The instructor types a score for the written answer in Formgrader's grading view; the
+    gradebook stores it and `bngrader export` puts it in the CSVs, as the README's step 4 says."""
+    from nbgrader.api import Gradebook
+
+    db = xss_course / "gradebook.db"
+    with Gradebook(f"sqlite:///{db}") as gb:
+        sid = gb.find_submission_notebook(L1, L1, "ada").id
+        assert gb.find_grade("why_eps", L1, L1, "ada").needs_manual_grade
+    page = browser.new_page()
+    try:
+        with _shot_on_failure(page, "formgrader-written-answer"):
+            page.goto(f"{lab}/formgrader?path={xss_course}&token={TOKEN}")
+            page.goto(f"{lab}/formgrader/submissions/{sid}/?token={TOKEN}")
+            expect(page.locator("text=So that a constant feature divides").first).to_be_visible(timeout=UI_TIMEOUT)
+            score = page.locator("input.score#why_eps")
+            expect(score).to_be_visible(timeout=UI_TIMEOUT)
+            score.fill("1.5")
+            score.press("Tab")  # Formgrader saves on change
+            deadline = time.time() + 30
+            while True:
+                with Gradebook(f"sqlite:///{db}") as gb:
+                    grade = gb.find_grade("why_eps", L1, L1, "ada")
+                    saved = (grade.manual_score, grade.needs_manual_grade)
+                if saved == (1.5, False) or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+            assert saved == (1.5, False), f"Formgrader did not store the manual grade: {saved}"
+            _shot(page, "formgrader-written-answer")
+    finally:
+        page.goto(f"{lab}/formgrader?token={TOKEN}")  # back to the course's own Formgrader config
+        page.close()
+    bngrader(written_answer, "export", L1, "--out", str(xss_course))
+    with open(xss_course / "grades" / f"{L1}.csv", newline="") as f:
+        ada = next(csv.DictReader(f))
+    assert (ada["student"], ada["score"], ada["max_score"], ada["why_eps"], ada["flags"]) == (
+        "ada", "11.5", "12", "1.5", "")
 
 
 def test_committed_learner_notebooks_untouched(browser, notebook_bytes):

@@ -350,10 +350,11 @@ def test_json_structure(half):
 
 
 def test_make_progress_target():
-    proc = subprocess.run(["make", "-n", "-o", ".venv/.installed", "progress", "PROGRESS_ARGS=--lessons 01 --json"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    # --no-print-directory: under `make test` this is a sub-make, which would print "Entering directory"
+    proc = subprocess.run(["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "progress",
+                           "PROGRESS_ARGS=--lessons 01 --json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().endswith("/python -m bncourse.progress notebooks --lessons 01 --json")
+    assert proc.stdout.strip().endswith("/python -m bncourse.progress notebooks --lessons 01 --json"), proc.stdout
     ignored = subprocess.run(["git", "check-ignore", "-q", "notebooks/.progress-cache/x.json"], cwd=ROOT)
     assert ignored.returncode == 0, "the progress cache is git-ignored"
 

@@ -652,13 +652,16 @@ def written_answer(xss_course, tmp_path_factory):
     hand_in(source, source / "hand-ins" / "ada", L1, {"why_eps": "So that a constant feature divides by "
                                                       "sqrt(eps), not by zero."}, True)
     bngrader(source, "grade", L1, "--submitted", str(source / "hand-ins"), "--out", str(xss_course),
-             "--workers", "1")
+             "--workers", "1", "--deadline", "2026-11-01 12:00 UTC")
+    # Formgrader's Manage Assignments lists the course's source folder: lesson 1's, with its question
+    shutil.copytree(source / "solutions" / L1, xss_course / "solutions" / L1)
     return source
 
 
 def test_a_written_answer_graded_in_formgrader_reaches_the_grades(browser, lab, xss_course, written_answer):
-    """The instructor types a score for the written answer in Formgrader's grading view; the
-    gradebook stores it and `bngrader export` puts it in the CSVs, as the README's step 4 says."""
+    """Formgrader shows the due date `bngrader grade --deadline` recorded; the instructor types a
+    score for the written answer in its grading view; the gradebook stores it and `bngrader
+    export` puts it in the CSVs, as the README's step 4 says."""
     from nbgrader.api import Gradebook
 
     db = xss_course / "gradebook.db"
@@ -669,6 +672,8 @@ def test_a_written_answer_graded_in_formgrader_reaches_the_grades(browser, lab, 
     try:
         with _shot_on_failure(page, "formgrader-written-answer"):
             page.goto(f"{lab}/formgrader?path={xss_course}&token={TOKEN}")
+            row = page.locator("tr", has=page.get_by_role("link", name=L1, exact=True))
+            expect(row.locator("td.duedate")).to_contain_text("2026-11-01", timeout=RUN_TIMEOUT)  # --deadline's
             page.goto(f"{lab}/formgrader/submissions/{sid}/?token={TOKEN}")
             expect(page.locator("text=So that a constant feature divides").first).to_be_visible(timeout=UI_TIMEOUT)
             score = page.locator("input.score#why_eps")
@@ -685,6 +690,9 @@ def test_a_written_answer_graded_in_formgrader_reaches_the_grades(browser, lab, 
                 time.sleep(0.5)
             assert saved == (1.5, False), f"Formgrader did not store the manual grade: {saved}"
             _shot(page, "formgrader-written-answer")
+            page.goto(f"{lab}/formgrader/gradebook/{L1}/{L1}?token={TOKEN}")  # Manual Grading's list: the total
+            expect(page.locator("td.score").first).to_have_text("11.5 / 12", timeout=RUN_TIMEOUT)
+            expect(page.locator("td.written-score").first).to_have_text("1.5 / 2")
     finally:
         page.goto(f"{lab}/formgrader?token={TOKEN}")  # back to the course's own Formgrader config
         page.close()

@@ -580,3 +580,44 @@ def check_steps_to_reach(steps_to_reach):
                 raise CheckFailed(f"{call} returned None, but the curve reaches the target "
                                   "(count accuracy equal to the target as reached: >=).")
             expect_close(call, got, want, mistakes=[(v, h) for h, v in case["wrong"]])
+
+
+# --------------------------------------------------------------------------- lesson 8
+# The runners of bncourse.practicecheck compare with the literal tables of
+# bncourse/expected/08_bn_in_practice.json; the hidden checks call the same runners on the same cases
+# and a few more, so both name the same mistake in the same words.
+
+def _lesson8(name, fn, runner):
+    from bncourse import practicecheck
+    from bncourse.casecheck import cases
+
+    table = cases("08_bn_in_practice", name)
+    for case in table:
+        getattr(practicecheck, runner)(fn, case)
+    return table
+
+
+@visible_check
+def check_torch_bn_to_keras(torch_bn_to_keras):
+    """Lesson 8, Exercise 1: kwargs and weights for two PyTorch-style states."""
+    _passed("torch_bn_to_keras", _lesson8("torch_bn_to_keras", torch_bn_to_keras, "run_torch_bn_to_keras"))
+
+
+@visible_check
+def check_keras_bn_to_torch(keras_bn_to_torch):
+    """Lesson 8, Exercise 2: PyTorch's state for three Keras layers (defaults, scale=False, center=False)."""
+    _passed("keras_bn_to_torch", _lesson8("keras_bn_to_torch", keras_bn_to_torch, "run_keras_bn_to_torch"))
+
+
+@visible_check
+def check_freeze_batchnorm(freeze_batchnorm):
+    """Lesson 8, Exercise 3: every layer's trainable flag, on three tiny models."""
+    table = _lesson8("freeze_batchnorm", freeze_batchnorm, "run_freeze_batchnorm")
+    print(f"✓ freeze_batchnorm froze every BN layer, nested ones too, and nothing else, on {len(table)} models: "
+          + "; ".join(c["label"] for c in table))
+
+
+@visible_check
+def check_fold_bn_into_conv(fold_bn_into_conv):
+    """Lesson 8, Exercise 4: four kernels (a bias or None, 3 to 3 channels, float32)."""
+    _passed("fold_bn_into_conv", _lesson8("fold_bn_into_conv", fold_bn_into_conv, "run_fold_bn_into_conv"))

@@ -6,7 +6,7 @@
 Each file holds, per check, the fixed inputs, the instructor reference's output for them and the
 outputs of known-wrong variants with their hints (the case tables of
 ``autograder/reference/bn_checks.py`` for lessons 1-4, ``keras_checks.py`` and
-``experiment_checks.py`` for lessons 5-7; those build small Keras models, so this command
+``experiment_checks.py`` for lessons 5-7, ``practice_checks.py`` for lesson 8; those build small Keras models, so this command
 imports TensorFlow). The visible checks (``bncourse.casecheck``) read them, so
 a learner's notebook never computes an answer with the lesson's formula. ``tests/test_expected.py``
 proves the files match the reference.
@@ -28,6 +28,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 reference.enable()  # maintainer tool: the instructor reference
 import experiment_checks  # noqa: E402
 import keras_checks  # noqa: E402
+import practice_checks  # noqa: E402
 
 import bn_checks  # noqa: E402
 
@@ -57,6 +58,12 @@ TABLES = {
     "07_bn_experiments": {
         "percentiles_over_training": experiment_checks.percentiles_table,
         "steps_to_reach": experiment_checks.steps_table,
+    },
+    "08_bn_in_practice": {
+        "torch_bn_to_keras": practice_checks.torch_to_keras_table,
+        "keras_bn_to_torch": practice_checks.keras_to_torch_table,
+        "freeze_batchnorm": practice_checks.freeze_table,
+        "fold_bn_into_conv": practice_checks.fold_conv_table,
     },
 }
 

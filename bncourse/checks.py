@@ -580,3 +580,21 @@ def check_steps_to_reach(steps_to_reach):
                 raise CheckFailed(f"{call} returned None, but the curve reaches the target "
                                   "(count accuracy equal to the target as reached: >=).")
             expect_close(call, got, want, mistakes=[(v, h) for h, v in case["wrong"]])
+
+
+# --------------------------------------------------------------------------- concept checks
+
+@visible_check
+def check_concept(qid, value):
+    """A concept question at the end of a lesson: ``value`` is the learner's answer (a letter such
+    as ``"b"``, or a number). Prints why a right answer is right; fails with why a wrong one is
+    wrong. The question and its explanations come from the lesson's ``bncourse/expected`` file."""
+    from bncourse.casecheck import EXPECTED_DIR, _load
+    from bncourse.concepts import judge
+
+    for path in sorted(EXPECTED_DIR.glob("*.json")):
+        question = _load(path.stem).get("concepts", {}).get(qid)
+        if question is not None:
+            print(judge(qid, question, value))
+            return
+    raise CheckFailed(f"no concept question named {qid!r}: is the check cell as it was handed out?")

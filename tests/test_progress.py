@@ -29,7 +29,7 @@ progress = importlib.import_module("bncourse.progress")  # (`from bncourse impor
 
 LESSONS = sorted(p.parent.name for p in (ROOT / "notebooks").glob("*/*.ipynb"))
 L1, L2 = "01_formulas_by_hand", "02_numpy_forward"
-REFERENCE_MODULES = ("bn_checks", "keras_checks", "experiment_checks", "bn_reference")
+REFERENCE_MODULES = ("bn_checks", "keras_checks", "experiment_checks", "concept_checks", "bn_reference")
 TIMINGS: dict[str, float] = {}
 
 

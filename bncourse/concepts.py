@@ -29,41 +29,46 @@ _LETTER = re.compile(r"\s*\(?\s*([A-Za-z])\s*\)?\s*")
 
 def validate(qid: str, q: dict) -> None:
     """Raise ValueError naming ``qid`` when the question's data is not well formed."""
-    def bad(why):
-        raise ValueError(f"concept question {qid!r}: {why}")
+    try:
+        if not re.fullmatch(r"concept_[a-z0-9_]+", qid):
+            raise ValueError("ids look like concept_<lowercase words>")
+        kinds = {"choice": _validate_choice, "number": _validate_number}
+        if q.get("kind") not in kinds:
+            raise ValueError(f"kind must be one of {KINDS}, not {q.get('kind')!r}")
+        extra = set(q) - kinds[q["kind"]](q)
+        if extra:
+            raise ValueError(f"unknown keys {sorted(extra)}")
+    except ValueError as e:
+        raise ValueError(f"concept question {qid!r}: {e}") from None
 
-    if not re.fullmatch(r"concept_[a-z0-9_]+", qid):
-        bad("ids look like concept_<lowercase words>")
-    kind = q.get("kind")
-    if kind == "choice":
-        why = q.get("why")
-        if not isinstance(why, dict) or len(why) < 3:
-            bad("a choice question needs a 'why' table with at least three choices")
-        if sorted(why) != [chr(ord("a") + i) for i in range(len(why))]:
-            bad(f"choices must be a, b, c, ... in order, not {sorted(why)}")
-        if q.get("answer") not in why:
-            bad(f"answer {q.get('answer')!r} is not one of the choices {sorted(why)}")
-        if not all(isinstance(t, str) and t.strip() for t in why.values()):
-            bad("every choice needs an explanation")
-        extra = set(q) - {"kind", "answer", "why"}
-    elif kind == "number":
-        if not isinstance(q.get("answer"), (int, float)) or isinstance(q.get("answer"), bool):
-            bad("a number question needs a numeric 'answer'")
-        for key in ("right", "otherwise"):
-            if not isinstance(q.get(key), str) or not q[key].strip():
-                bad(f"a number question needs a '{key}' explanation")
-        for w in q.get("wrong", []):
-            if set(w) != {"value", "hint"} or not isinstance(w["hint"], str):
-                bad("each 'wrong' entry is {value = <number>, hint = <text>}")
-        values = [q["answer"]] + [w["value"] for w in q.get("wrong", [])]
-        for i, v in enumerate(values):
-            if any(_close(v, {**q, "answer": u}) for u in values[:i]):
-                bad(f"wrong value {v} is within tolerance of the answer or of another wrong value")
-        extra = set(q) - {"kind", "answer", "rtol", "atol", "right", "otherwise", "wrong"}
-    else:
-        bad(f"kind must be one of {KINDS}, not {kind!r}")
-    if extra:
-        bad(f"unknown keys {sorted(extra)}")
+
+def _validate_choice(q: dict) -> set:
+    why = q.get("why")
+    if not isinstance(why, dict) or len(why) < 3:
+        raise ValueError("a choice question needs a 'why' table with at least three choices")
+    if sorted(why) != [chr(ord("a") + i) for i in range(len(why))]:
+        raise ValueError(f"choices must be a, b, c, ... in order, not {sorted(why)}")
+    if q.get("answer") not in why:
+        raise ValueError(f"answer {q.get('answer')!r} is not one of the choices {sorted(why)}")
+    if not all(isinstance(t, str) and t.strip() for t in why.values()):
+        raise ValueError("every choice needs an explanation")
+    return {"kind", "answer", "why"}
+
+
+def _validate_number(q: dict) -> set:
+    if not isinstance(q.get("answer"), (int, float)) or isinstance(q.get("answer"), bool):
+        raise ValueError("a number question needs a numeric 'answer'")
+    for key in ("right", "otherwise"):
+        if not isinstance(q.get(key), str) or not q[key].strip():
+            raise ValueError(f"a number question needs a '{key}' explanation")
+    for w in q.get("wrong", []):
+        if set(w) != {"value", "hint"} or not isinstance(w["hint"], str):
+            raise ValueError("each 'wrong' entry is {value = <number>, hint = <text>}")
+    values = [q["answer"]] + [w["value"] for w in q.get("wrong", [])]
+    for i, v in enumerate(values):
+        if any(_close(v, {**q, "answer": u}) for u in values[:i]):
+            raise ValueError(f"wrong value {v} is within tolerance of the answer or of another wrong value")
+    return {"kind", "answer", "rtol", "atol", "right", "otherwise", "wrong"}
 
 
 def _close(x: float, q: dict) -> bool:

@@ -15,11 +15,10 @@ import nbformat
 import numpy as np
 import pytest
 
+import concept_checks  # the instructor reference (conftest enables it)
 from bncourse import checks, concepts
 from bncourse.checks import CheckFailed
 from conftest import LEARNER_NOTEBOOKS, SOLUTION_NOTEBOOKS, nb_id
-
-import concept_checks  # noqa: I001 - the instructor reference (conftest enables it)
 
 QUESTIONS = concept_checks.questions()
 BAD_CHOICES = ["e", "", "ab", 2, None, ["b"], "b)("]

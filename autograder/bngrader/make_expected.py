@@ -27,11 +27,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # lessons 5-7's tables build
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 reference.enable()  # maintainer tool: the instructor reference
-import concept_checks  # noqa: E402
 import experiment_checks  # noqa: E402
 import keras_checks  # noqa: E402
 
 import bn_checks  # noqa: E402
+import concept_checks  # noqa: E402
 
 #: file stem -> check name -> table builder
 TABLES = {

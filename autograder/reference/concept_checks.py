@@ -8,9 +8,10 @@ The key is ``concepts/<lesson>.toml`` next to this module, one table per questio
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
 from pathlib import Path
+
+import tomllib
 
 from bncourse.concepts import judge, validate
 

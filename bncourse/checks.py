@@ -582,6 +582,51 @@ def check_steps_to_reach(steps_to_reach):
             expect_close(call, got, want, mistakes=[(v, h) for h, v in case["wrong"]])
 
 
+# --------------------------------------------------------------------------- concept checks
+
+@visible_check
+def check_concept(qid, value):
+    """A concept question at the end of a lesson: ``value`` is the learner's answer (a letter such
+    as ``"b"``, or a number). Prints why a right answer is right; fails with why a wrong one is
+    wrong. The question and its explanations come from the lesson's ``bncourse/expected`` file."""
+    from bncourse.casecheck import EXPECTED_DIR, _load
+    from bncourse.concepts import judge
+
+    for path in sorted(EXPECTED_DIR.glob("*.json")):
+        question = _load(path.stem).get("concepts", {}).get(qid)
+        if question is not None:
+            print(judge(qid, question, value))
+            return
+    raise CheckFailed(f"no concept question named {qid!r}: is the check cell as it was handed out?")
+
+
+@visible_check
+def check_fewer_steps(fewer_steps, steps_to_reach, acc_bn, acc_nobn, steps):
+    """Lesson 7, Exercise 3: which net reaches the no-BN net's best accuracy in fewer steps, in this
+    run. The curves are read with the learner's own ``steps_to_reach`` (Exercise 2), once it passes
+    its check: the verdict is then the hidden check's. A tie accepts both answers."""
+    import contextlib
+    import io
+
+    if fewer_steps not in ("bn", "no_bn"):
+        raise CheckFailed(f'fewer_steps should be the string "bn" or "no_bn", not {fewer_steps!r}.')
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            check_steps_to_reach(steps_to_reach)
+    except Exception:  # a failed check (an AssertionError) or a crash of the learner's function
+        raise CheckFailed("fewer_steps is checked with your steps_to_reach (Exercise 2), which does not pass its "
+                          "check yet: fix it first, then run this check again.") from None
+    target = float(np.max(acc_nobn))
+    reach = {name: steps_to_reach(list(acc), list(steps), target) for name, acc in (("bn", acc_bn), ("no_bn", acc_nobn))}
+    if reach["bn"] is not None and reach["bn"] == reach["no_bn"]:
+        print(f"✓ fewer_steps = {fewer_steps!r}: both nets reach it at step {reach['bn']} in this run (a tie)")
+        return
+    if fewer_steps != ("bn" if reach["bn"] is not None and reach["bn"] < reach["no_bn"] else "no_bn"):
+        raise CheckFailed("fewer_steps does not match this run's curves: find where each curve first "
+                          "reaches the best accuracy of the net without BN.")
+    print(f"✓ fewer_steps = {fewer_steps!r} matches this run's curves")
+
+
 # --------------------------------------------------------------------------- lesson 8
 # The runners of bncourse.practicecheck compare with the literal tables of
 # bncourse/expected/08_bn_in_practice.json; the hidden checks call the same runners on the same cases

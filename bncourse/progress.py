@@ -73,7 +73,7 @@ def find_lessons(folder: Path, only: list[str] | None = None) -> list[Path]:
     if only:
         unknown = [o for o in only if not any(p.stem.startswith(o) for p in found)]
         if unknown:
-            raise SystemExit(f"progress: no lesson named {', '.join(unknown)} in {folder}")
+            raise ValueError(f"no lesson named {', '.join(unknown)} in {folder}")
         found = [p for p in found if any(p.stem.startswith(o) for o in only)]
     return found
 
@@ -448,7 +448,10 @@ def main(argv: list[str] | None = None) -> int:
                                 else Path(__file__).resolve().parent.parent / "notebooks")
     if not folder.exists():
         parser.error(f"{folder}: no such folder")
-    notebooks = find_lessons(folder, args.lessons)
+    try:
+        notebooks = find_lessons(folder, args.lessons)
+    except ValueError as e:
+        parser.error(str(e))
     if not notebooks:
         parser.error(f"{folder}: no lesson notebooks in it")
     rep = run(notebooks, folder, jobs=max(1, args.jobs), use_cache=not args.no_cache, timeout=args.timeout)

@@ -588,6 +588,7 @@ def test_formgrader_shows_hostile_submissions_inert(browser, lab, xss_course):
                 expect(page.locator("h1", has_text="Lesson 2").first).to_be_visible()
                 expect(page.locator(".nbgrader_cell").first).to_be_visible()  # the grading view itself
                 _assert_inert(page, dialogs, f"Formgrader, {student}")
+                _typeset(page, f"Formgrader, {student}")  # the course's math, from the local MathJax
                 _shot(page, f"formgrader-{student}")
     finally:
         page.goto(f"{lab}/formgrader?token={TOKEN}")  # back to the course's own Formgrader config

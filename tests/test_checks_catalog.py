@@ -94,3 +94,46 @@ def register_table():
     if not RESULTS:
         return
     REPORTS["Catalog of learner implementations vs bn_checks (in-process)"] = catalog_table(RESULTS)
+
+
+HELPERS = ("batchnorm_forward", "update_moving_stats", "batchnorm_inference")
+
+
+def _keeps_the_layer_interface(path) -> bool:
+    """A wrong helper the layer can be built on: any update or inference, and a forward whose cache
+    holds the batch "mean" and "var" the exercise asks for (the layer reads them)."""
+    ns = load_catalog_file(path)
+    if ns["TARGET"] != "batchnorm_forward":
+        return ns["TARGET"] in HELPERS
+    import numpy as np
+
+    try:
+        _, cache = ns["batchnorm_forward"](np.arange(6.0).reshape(3, 2), np.ones(2), np.zeros(2), 1e-3)
+    except Exception:  # noqa: BLE001 - a crashing forward cannot carry a layer
+        return False
+    return isinstance(cache, dict) and {"mean", "var"} <= set(cache)
+
+
+WRONG_HELPERS = [p for p in WRONG if _keeps_the_layer_interface(p)]
+
+
+@pytest.mark.parametrize("path", WRONG_HELPERS, ids=[p.stem for p in WRONG_HELPERS])
+def test_a_right_layer_keeps_its_points_on_a_wrong_helper(path):
+    """Error carried forward in lesson 2: the solution's BatchNorm layer, built on one wrong helper
+    of the catalog (the other two right), passes the layer's hidden and visible checks, which
+    grade it against the helpers the notebook passes in."""
+    import nbformat
+
+    from bncourse.checks import check_batchnorm_layer
+
+    assert len(WRONG_HELPERS) >= 10
+
+    nb = nbformat.read(ROOT / "solutions" / "02_numpy_forward" / "02_numpy_forward.ipynb", 4)
+    layer = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "batchnorm_layer")
+    wrong = load_catalog_file(path)
+    ns = {"np": __import__("numpy"), **{h: getattr(bn_reference, h) for h in HELPERS}}
+    ns[wrong["TARGET"]] = wrong[wrong["TARGET"]]
+    exec(layer, ns)  # our own solution cell, calling the helpers in ns
+    helpers = [ns[h] for h in HELPERS]
+    bn_checks.check_batchnorm_layer(ns["BatchNorm"], *helpers)
+    check_batchnorm_layer(ns["BatchNorm"], *helpers)

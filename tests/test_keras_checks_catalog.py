@@ -126,12 +126,30 @@ STEPS = [100, 200, 300, 400]
     ("BN", [0.5, 0.8, 0.9, 0.9], [0.3, 0.5, 0.7, 0.8], 'must be "bn" or "no_bn"'),
 ])
 def test_check_fewer_steps(answer, acc_bn, acc_nobn, verdict):
-    check = experiment_checks.check_fewer_steps
+    """The hidden check, and the visible one (with a right steps_to_reach of the learner's) giving
+    the same verdict: the visible message names the same mismatch."""
+    from bncourse.checks import CheckFailed, check_fewer_steps
+
+    own = load_catalog_file(CATALOG / "correct" / "steps_argmax.py")["steps_to_reach"]
+    curves = np.array(acc_bn), np.array(acc_nobn), np.array(STEPS)
     if verdict == "ok":
-        check(answer, np.array(acc_bn), np.array(acc_nobn), np.array(STEPS))
-    else:
-        with pytest.raises(AssertionError, match=re.escape(verdict)):
-            check(answer, np.array(acc_bn), np.array(acc_nobn), np.array(STEPS))
+        experiment_checks.check_fewer_steps(answer, *curves)
+        check_fewer_steps(answer, own, *curves)
+        return
+    with pytest.raises(AssertionError, match=re.escape(verdict)):
+        experiment_checks.check_fewer_steps(answer, *curves)
+    visible = "should be the string" if verdict.startswith("must be") else verdict
+    with pytest.raises(CheckFailed, match=re.escape(visible)):
+        check_fewer_steps(answer, own, *curves)
+
+
+def test_visible_fewer_steps_waits_for_a_right_steps_to_reach():
+    from bncourse.checks import CheckFailed, check_fewer_steps
+
+    wrong = load_catalog_file(CATALOG / "wrong" / "steps_returns_last.py")["steps_to_reach"]
+    with pytest.raises(CheckFailed, match="does not pass its check yet"):
+        check_fewer_steps("bn", wrong, np.array([0.5, 0.8, 0.9, 0.9]), np.array([0.3, 0.5, 0.7, 0.8]),
+                          np.array(STEPS))
 
 
 # --------------------------------------------------------------------------- NumPy vs Keras moving statistics

@@ -82,3 +82,14 @@ def test_a_fresh_clone_has_no_instructor_folder_and_the_stock_commands_make_one(
                           cwd=settings.AUTOGRADER, env={**os.environ, "BNCOURSE_ROOT": str(root)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (root / "instructor" / "gradebook.db").is_file()
+
+
+def test_ruff_passes_with_complexity_15_and_no_complexity_exemption():
+    """The lint the pre-commit hook runs, in make test too: ruff's rules of pyproject.toml (C901 at
+    most 15 included), and no function exempted from the complexity limit with a noqa."""
+    ruff = Path(sys.executable).parent / "ruff"
+    proc = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    exempt = subprocess.run([str(ruff), "check", "--no-cache", "--ignore-noqa", "--select", "C901", "."], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert exempt.returncode == 0, exempt.stdout

@@ -29,7 +29,7 @@ progress = importlib.import_module("bncourse.progress")  # (`from bncourse impor
 
 LESSONS = sorted(p.parent.name for p in (ROOT / "notebooks").glob("*/*.ipynb"))
 L1, L2 = "01_formulas_by_hand", "02_numpy_forward"
-REFERENCE_MODULES = ("bn_checks", "keras_checks", "experiment_checks", "bn_reference")
+REFERENCE_MODULES = ("bn_checks", "keras_checks", "experiment_checks", "concept_checks", "bn_reference")
 TIMINGS: dict[str, float] = {}
 
 
@@ -395,3 +395,9 @@ def test_a_dead_kernel_is_that_lessons_problem_and_is_not_cached(tmp_path):
     assert lesson["exercises"][1]["hint"] == lesson["problem"]
     assert not (folder / progress.CACHE_DIR / "01_x__01_x.json").exists()
     assert "! the run stopped: DeadKernelError" in run_progress(folder)[0].stdout
+
+
+def test_an_unknown_lesson_is_a_usage_error(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bncourse.progress", str(ROOT / "notebooks"), "--lessons", "99"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no lesson named 99 in" in proc.stderr and "Traceback" not in proc.stderr

@@ -158,7 +158,7 @@ class StockCourse:
         for a in self.assignments:
             proc = self.nbgrader("generate_assignment", a, "--force")
             if proc.returncode != 0:
-                raise SystemExit(f"error: nbgrader generate_assignment {a} failed:\n{proc.stderr[-2000:]}")
+                raise grade.GradingError(f"nbgrader generate_assignment {a} failed:\n{proc.stderr[-2000:]}")
 
     def autograde(self, assignment: str, cell_timeout: int) -> tuple[float, int]:
         """One stock ``nbgrader autograde`` of a whole assignment: (seconds, submissions it failed)."""
@@ -167,7 +167,7 @@ class StockCourse:
         seconds = time.monotonic() - start
         failed = len(re.findall(r"There was an error processing assignment '", proc.stdout + proc.stderr))
         if proc.returncode != 0 and not failed:
-            raise SystemExit(f"error: nbgrader autograde {assignment} failed:\n{proc.stderr[-2000:]}")
+            raise grade.GradingError(f"nbgrader autograde {assignment} failed:\n{proc.stderr[-2000:]}")
         return seconds, failed
 
     def scores(self, kinds: dict[tuple[str, str], str]) -> tuple[dict, set]:
@@ -229,7 +229,7 @@ def run_grade_py(assignments: list[str], submitted: Path, out: Path, workers: in
     wall = time.monotonic() - start
     (out / "grade_py.log").write_text("\n".join(lines) + "\n")
     if proc.returncode != 0:
-        raise SystemExit(f"error: grade.py exited with {proc.returncode}; output in {out / 'grade_py.log'}")
+        raise grade.GradingError(f"grade.py exited with {proc.returncode}; output in {out / 'grade_py.log'}")
     return {"wall": wall, "startup": startup or 0.0, "rows": read_grades_csv(out / "grades.csv"),
             "worker_seconds": ledger_seconds(out), "timing": ledger_timing(out)}
 
@@ -483,14 +483,16 @@ def parse_args(argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        return benchmark(args, args.keep.resolve())
-    work = Path(tempfile.mkdtemp(prefix="bench_grading-"))
+    work = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="bench_grading-"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
         return benchmark(args, work)
+    except grade.GradingError as e:  # a stage failed: say which, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bngrader import runner, settings
-from bngrader.settings import INSTRUCTOR, PACKAGE, REFERENCE, ROOT
+from bngrader.settings import INSTRUCTOR, PACKAGE, ROOT, reference_files
 
 
 @dataclass(frozen=True)
@@ -359,7 +359,7 @@ def grader_version(assignment: str) -> str:
     """Hash of the assignment's solutions and of the grader and reference code, computed once
     per run: a changed grader or reference regrades every submission."""
     h = hashlib.sha256()
-    grader = [*PACKAGE.glob("*.py"), *REFERENCE.glob("*.py")]
+    grader = [*PACKAGE.glob("*.py"), *reference_files().values()]
     for path in sorted((ROOT / "solutions" / assignment).glob("*.ipynb")) + sorted(grader):
         h.update(path.read_bytes())
     return h.hexdigest()

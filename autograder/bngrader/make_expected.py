@@ -7,7 +7,8 @@ Each file holds, per check, the fixed inputs, the instructor reference's output 
 outputs of known-wrong variants with their hints (the case tables of
 ``autograder/reference/bn_checks.py`` for lessons 1-4, ``keras_checks.py`` and
 ``experiment_checks.py`` for lessons 5-7, ``practice_checks.py`` for lesson 8; those build small Keras models, so this command
-imports TensorFlow). The visible checks (``bncourse.casecheck``) read them, so
+imports TensorFlow), and the lesson's concept questions (the answer key
+``autograder/reference/concepts/<lesson>.toml``, read by ``concept_checks.py``). The visible checks (``bncourse.casecheck``) read them, so
 a learner's notebook never computes an answer with the lesson's formula. ``tests/test_expected.py``
 proves the files match the reference.
 """
@@ -31,6 +32,7 @@ import keras_checks  # noqa: E402
 import practice_checks  # noqa: E402
 
 import bn_checks  # noqa: E402
+import concept_checks  # noqa: E402
 
 #: file stem -> check name -> table builder
 TABLES = {
@@ -68,15 +70,23 @@ TABLES = {
 }
 
 
+def stems() -> list[str]:
+    """Every lesson with a file in ``bncourse/expected/``: case tables, concept questions or both."""
+    return sorted(set(TABLES) | set(concept_checks.lessons()))
+
+
 def render(stem: str) -> str:
-    """The text of ``bncourse/expected/<stem>.json``, built from the reference now."""
-    data = {name: encode(build()) for name, build in TABLES[stem].items()}
+    """The text of ``bncourse/expected/<stem>.json``, built from the reference now (with the
+    lesson's concept questions, if it has any)."""
+    data = {name: encode(build()) for name, build in TABLES.get(stem, {}).items()}
+    if stem in concept_checks.lessons():
+        data["concepts"] = concept_checks.lesson_table(stem)
     return json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
 
 
 def main(argv: list[str]) -> int:
     stale = []
-    for stem in TABLES:
+    for stem in stems():
         path = EXPECTED_DIR / f"{stem}.json"
         text = render(stem)
         if "--check" in argv:

@@ -46,7 +46,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bngrader import grade
-from bngrader.settings import PACKAGE, REFERENCE
+from bngrader.settings import PACKAGE, reference_files
 
 OUTPUTS = ("feedback", "autograded", "gradescope")  # what a worker hands back, per student and assignment
 OUTPUT_NAME = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]{0,199}")
@@ -69,7 +69,7 @@ def shared_payload(tasks: list[grade.Task]) -> dict:
     """What every task of the run needs, sent once to each worker: the template gradebook, the
     release cells per assignment, the reference checks; ``key`` is their content hash."""
     template = Path(tasks[0].template_db).read_bytes()
-    reference = {p.name: p.read_bytes() for p in sorted(REFERENCE.glob("*.py"))}
+    reference = {name: p.read_bytes() for name, p in reference_files().items()}
     release = {t.assignment: t.release_cells for t in tasks}
     h = hashlib.sha256(template)
     for name, data in reference.items():
@@ -197,7 +197,8 @@ def _prepare_worker(shared: dict) -> Path:
         build = Path(tempfile.mkdtemp(prefix=f".bngrader-shared-{key}-"))
         (build / "reference").mkdir()
         for name, data in shared["reference"].items():
-            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.py", name):
+            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.py|concepts/[A-Za-z0-9_]+\.toml", name):
+                (build / "reference" / name).parent.mkdir(exist_ok=True)
                 (build / "reference" / name).write_bytes(data)
         (build / "gradebook.db").write_bytes(shared["template"])
         try:

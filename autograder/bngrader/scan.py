@@ -56,7 +56,8 @@ MODULES = {"ctypes": "imports ctypes", "subprocess": "imports subprocess", "sign
            "importlib": "imports importlib", "builtins": "imports builtins", "gc": "imports gc",
            "socket": "opens network sockets", "urllib": "fetches URLs", "requests": "fetches URLs",
            "nbgrader": "imports nbgrader", "bn_checks": "imports the grader's checks",
-           "bn_reference": "imports the reference solution", "keras_checks": "imports the grader's checks"}
+           "bn_reference": "imports the reference solution", "keras_checks": "imports the grader's checks",
+           "experiment_checks": "imports the grader's checks", "concept_checks": "imports the grader's checks"}
 CALLS.update({
     "threading.enumerate": "lists the interpreter's threads (the grading bridge runs in one)",
     "sys._current_frames": "inspects other threads' frames",
@@ -146,47 +147,61 @@ class _Folder:
         finally:
             self.depth -= 1
 
-    def _fold(self, node):  # noqa: C901 - one case per way of building a string
-        import base64
-        import codecs
-
+    def _fold(self, node):
+        """The constant ``node`` evaluates to, one case per way of building a string, else None."""
         if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes, int)):
             return node.value
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            value = self(node.operand)
-            return -value if isinstance(value, int) else None
-        if isinstance(node, ast.Name) and node.id in self.env:
-            return self(self.env[node.id])
-        if isinstance(node, ast.BinOp):
-            left, right = self(node.left), self(node.right)
-            if left is None or right is None:
-                return None
-            if isinstance(node.op, ast.Add) and type(left) is type(right):
-                return left + right
-            if isinstance(node.op, ast.Mult) and isinstance(right, int) and 0 <= right < 1000:
-                return left * right
-            if isinstance(node.op, ast.Mod) and isinstance(left, str):
-                return left % right
+        if isinstance(node, ast.Name):
+            return self(self.env[node.id]) if node.id in self.env else None
+        fold = {ast.UnaryOp: self._unary, ast.BinOp: self._binop, ast.JoinedStr: self._joined, ast.List: self._items,
+                ast.Tuple: self._items, ast.Subscript: self._subscript, ast.Call: self._call}.get(type(node))
+        return fold(node) if fold else None
+
+    def _unary(self, node):
+        value = self(node.operand) if isinstance(node.op, ast.USub) else None
+        return -value if isinstance(value, int) else None
+
+    def _binop(self, node):
+        left, right = self(node.left), self(node.right)
+        if left is None or right is None:
             return None
-        if isinstance(node, ast.JoinedStr):
-            parts = [self(v.value if isinstance(v, ast.FormattedValue) else v) for v in node.values]
-            return "".join(str(p) for p in parts) if all(p is not None for p in parts) else None
-        if isinstance(node, (ast.List, ast.Tuple)):
-            items = [self(e) for e in node.elts]
-            return items if all(i is not None for i in items) else None
-        if isinstance(node, ast.Subscript):
-            value = self(node.value)
-            if value is None:
-                return None
-            if isinstance(node.slice, ast.Slice):
-                bounds = [self(b) if b is not None else None for b in (node.slice.lower, node.slice.upper,
-                                                                       node.slice.step)]
-                return value[slice(*bounds)]
-            return value[self(node.slice)]
-        if not isinstance(node, ast.Call):
+        if isinstance(node.op, ast.Add) and type(left) is type(right):
+            return left + right
+        if isinstance(node.op, ast.Mult) and isinstance(right, int) and 0 <= right < 1000:
+            return left * right
+        if isinstance(node.op, ast.Mod) and isinstance(left, str):
+            return left % right
+        return None
+
+    def _joined(self, node):
+        parts = [self(v.value if isinstance(v, ast.FormattedValue) else v) for v in node.values]
+        return "".join(str(p) for p in parts) if all(p is not None for p in parts) else None
+
+    def _items(self, node):
+        items = [self(e) for e in node.elts]
+        return items if all(i is not None for i in items) else None
+
+    def _subscript(self, node):
+        value = self(node.value)
+        if value is None:
             return None
+        if isinstance(node.slice, ast.Slice):
+            bounds = [self(b) if b is not None else None for b in (node.slice.lower, node.slice.upper,
+                                                                   node.slice.step)]
+            return value[slice(*bounds)]
+        return value[self(node.slice)]
+
+    def _call(self, node):
         args = [self(a) for a in node.args]
         func = _resolve(_dotted(node.func), self.names)
+        for fold in (self._builtin_call, self._decoding_call):
+            value = fold(node, func, args)
+            if value is not None:
+                return value
+        return self._method_call(node, args) if isinstance(node.func, ast.Attribute) else None
+
+    @staticmethod
+    def _builtin_call(node, func, args):
         if func == "chr" and isinstance(args[0], int):
             return chr(args[0])
         if func in ("str", "bytes", "bytearray") and args and args[0] is not None:
@@ -195,20 +210,30 @@ class _Folder:
             return [chr(i) for i in args[1]]
         if func in ("reversed", "list", "tuple") and args and args[0] is not None:
             return list(reversed(args[0])) if func == "reversed" else list(args[0])
+        return None
+
+    @staticmethod
+    def _decoding_call(node, func, args):
+        import base64
+        import binascii
+        import codecs
+
         if func in ("bytes.fromhex", "bytearray.fromhex"):
             return bytes.fromhex(args[0])
         if func in ("base64.b64decode", "base64.b32decode", "base64.b16decode", "base64.a85decode",
                     "base64.b85decode", "base64.urlsafe_b64decode", "binascii.unhexlify", "binascii.a2b_base64"):
-            return getattr(base64 if func.startswith("base64") else __import__("binascii"), func.split(".")[1])(args[0])
+            return getattr(base64 if func.startswith("base64") else binascii, func.split(".")[1])(args[0])
         if func in ("codecs.decode", "codecs.encode"):
             return getattr(codecs, func.split(".")[1])(*args)
-        if isinstance(node.func, ast.Attribute):
-            owner = self(node.func.value)
-            if isinstance(owner, (str, bytes)) and node.func.attr in (
-                    "join", "decode", "encode", "replace", "lower", "upper", "strip", "lstrip", "rstrip",
-                    "format", "swapcase", "title", "capitalize", "translate"):
-                if all(a is not None for a in args):
-                    return getattr(owner, node.func.attr)(*args)
+        return None
+
+    def _method_call(self, node, args):
+        owner = self(node.func.value)
+        if isinstance(owner, (str, bytes)) and node.func.attr in (
+                "join", "decode", "encode", "replace", "lower", "upper", "strip", "lstrip", "rstrip",
+                "format", "swapcase", "title", "capitalize", "translate"):
+            if all(a is not None for a in args):
+                return getattr(owner, node.func.attr)(*args)
         return None
 
 

@@ -20,6 +20,15 @@ CONFIG = AUTOGRADER / "nbgrader_config.py"
 REFERENCE = AUTOGRADER / "reference"  # instructor-only: never installed, never in a sandbox
 INSTRUCTOR = ROOT / "instructor"  # git-ignored: submissions, gradebook, grades, feedback, ledger
 
+
+
+def reference_files(folder: Path = REFERENCE) -> dict[str, Path]:
+    """The reference checks' files by name relative to ``folder``: its modules and the concept
+    questions' answer keys (``concepts/*.toml``)."""
+    files = [*folder.glob("*.py"), *folder.glob("concepts/*.toml")]
+    return {p.relative_to(folder).as_posix(): p for p in sorted(files)}
+
+
 COURSE_ID = "batchnorm"
 SOURCE = "solutions"
 RELEASE = "notebooks"

@@ -475,6 +475,14 @@ def _spatial_dx_variants(g, x_hat, inv_std, n):
     ]
 
 
+def _hardcoded_eps_dx(g, x_hat, var, axes, count):
+    """dx with 1/sqrt(var + 1e-3) where the forward's eps belongs; ``g = dout * gamma``."""
+    inv = 1.0 / np.sqrt(var + 1e-3)
+    return (lambda: inv * (g - g.sum(axis=axes) / count - x_hat * (g * x_hat).sum(axis=axes) / count),
+            "dx ignores the eps the forward used (a hard-coded epsilon 1e-3): take eps, or 1/sqrt(var + eps),"
+            " from the cache.")
+
+
 def backward_table(spatial):
     """Cases of the (spatial) backward checks: inputs, dout, the literal forward output and
     gradients, and per gradient the known-wrong variants."""
@@ -493,6 +501,8 @@ def backward_table(spatial):
         dxv, dgv, dbv = _grad_variants(d64, x_hat, f[1], rcache["inv_std"], axes, count, x=f[0])
         if spatial:
             dxv += _spatial_dx_variants(d64 * f[1], x_hat, rcache["inv_std"], x.shape[0])
+        if eps != 1e-3:
+            dxv.append(_hardcoded_eps_dx(d64 * f[1], x_hat, rcache["var"], axes, count))
         table.append({"label": label, "args": [x, gamma, beta], "kwargs": {"eps": eps},
                       "tol": "F64" if tol is F64 else "F32_GRAD", "dout": dout, "expected_out": want_out,
                       "expected": list(ref_bwd(d64, rcache)), "wrong": [_eager(v) for v in (dxv, dgv, dbv)],

@@ -373,3 +373,109 @@ for m, by_hand in [(0.99, moving_099), (0.9, moving_09)]:
 # Algorithm 2 sets $\mathrm{Var}[x] = \frac{m}{m-1}\,\mathrm{E}_B[\sigma_B^2]$ for batches of
 # size $m$ (section 3.1), where Keras keeps the biased average. Next lesson: the same
 # computation for a whole layer in NumPy, with its backward pass.
+
+# %% [markdown]
+# ## Concept checks
+#
+# Four short questions on this lesson, one point each. Store each answer in the variable the
+# question names: the letter of your choice as a string (for example `"c"`), or a number. The
+# check under it says whether it is right, and why each choice is right or wrong.
+#
+# **Concept check 1.** Keras updates its moving statistics with
+# $\text{moving} \leftarrow m\cdot\text{moving} + (1-m)\cdot\text{batch statistic}$.
+# The data shifts, and every batch now has a new mean. With which momentum does `moving_mean`
+# follow the new mean faster? Store the letter in `concept_faster_momentum`.
+#
+# - (a) $m = 0.99$
+# - (b) $m = 0.9$
+# - (c) both equally fast: the momentum only matters for the moving variance
+# - (d) it depends on epsilon
+
+# %% [answer id=concept_faster_momentum]
+### BEGIN SOLUTION
+concept_faster_momentum = "b"
+### END SOLUTION
+
+# %% [tests id=test_concept_faster_momentum points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_faster_momentum", concept_faster_momentum)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_faster_momentum", concept_faster_momentum)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 2.** `moving_mean` starts at 0, every training batch has mean 3, and the
+# momentum is 0.9. What is `moving_mean` after **10** steps? Store the number (three
+# significant digits are enough) in `concept_moving_after_ten`.
+
+# %% [answer id=concept_moving_after_ten]
+### BEGIN SOLUTION
+concept_moving_after_ten = 3 * (1 - 0.9**10)
+### END SOLUTION
+
+# %% [tests id=test_concept_moving_after_ten points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_moving_after_ten", concept_moving_after_ten)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_moving_after_ten", concept_moving_after_ten)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 3.** A feature has batch standard deviation 0.01 (variance $10^{-4}$).
+# Keras normalizes it with its default epsilon, $10^{-3}$. About what is the standard
+# deviation of $\hat{x}$ over the batch? Store the letter in `concept_small_std`.
+#
+# - (a) 1, as for every normalized feature
+# - (b) about 0.3
+# - (c) 0.01, unchanged
+# - (d) 0
+
+# %% [answer id=concept_small_std]
+### BEGIN SOLUTION
+concept_small_std = "b"
+### END SOLUTION
+
+# %% [tests id=test_concept_small_std points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_small_std", concept_small_std)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_small_std", concept_small_std)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 4.** In training mode, which variance does Keras's `BatchNormalization`
+# normalize the batch with, and which does it average into `moving_variance`? Store the letter
+# in `concept_which_variance`.
+#
+# - (a) the biased variance (divide by $N$) for both
+# - (b) the biased variance to normalize, the unbiased one (divide by $N-1$) for `moving_variance`
+# - (c) the unbiased variance for both
+# - (d) the unbiased variance to normalize, the biased one for `moving_variance`
+
+# %% [answer id=concept_which_variance]
+### BEGIN SOLUTION
+concept_which_variance = "a"
+### END SOLUTION
+
+# %% [tests id=test_concept_which_variance points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_which_variance", concept_which_variance)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_which_variance", concept_which_variance)
+### END HIDDEN TESTS

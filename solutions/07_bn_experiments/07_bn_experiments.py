@@ -259,7 +259,8 @@ bncourse.record("fig1_step_ratio_90pct", step_ratio(mean_acc["bn"], mean_acc["no
 #
 # From panel (a) and the numbers above: which net needs fewer steps to reach the best
 # (seed-averaged) test accuracy of the net *without* BN? Set `fewer_steps` to `"bn"` or
-# `"no_bn"`.
+# `"no_bn"`. The check reads this run's curves with your `steps_to_reach` from Exercise 2, so
+# it can judge your answer once that function passes its own check.
 
 # %% [answer id=fewer_steps]
 ### BEGIN SOLUTION
@@ -267,11 +268,9 @@ fewer_steps = "bn"
 ### END SOLUTION
 
 # %% [tests id=test_fewer_steps points=1]
-from bncourse.checks import CheckFailed
+from bncourse.checks import check_fewer_steps
 
-if fewer_steps not in ("bn", "no_bn"):
-    raise CheckFailed(f'fewer_steps should be the string "bn" or "no_bn", not {fewer_steps!r}.')
-print(f"fewer_steps = {fewer_steps!r} (checked against this run's curves when graded)")
+check_fewer_steps(fewer_steps, steps_to_reach, mean_acc["bn"], mean_acc["no_bn"], eval_steps)
 
 ### BEGIN HIDDEN TESTS
 from experiment_checks import check_fewer_steps

@@ -28,7 +28,7 @@ import pytest
 from bngrader import bundle
 from conftest import ROOT
 
-MARKERS = ["### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS", "bn_checks", "keras_checks", "experiment_checks", "concept_checks",
+MARKERS = ["### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS", "bn_checks", "keras_checks", "experiment_checks", "concept_checks", "practice_checks",
            "bn_reference"]
 TOP = f"{bundle.NAME}-{bundle.version()}"
 LESSON1 = "notebooks/01_formulas_by_hand/01_formulas_by_hand.ipynb"

@@ -2,7 +2,7 @@
 
 Run as a learner runs it (a subprocess of this environment, no bngrader involved) on copies of the
 released notebooks in a temporary folder: blank (every exercise not attempted), filled in with the
-solution notebooks' answers (every exercise passed, full marks; all seven lessons, in parallel, with
+solution notebooks' answers (every exercise passed, full marks; all the lessons, in parallel, with
 the instructor's reference on PYTHONPATH to prove the kernels never see it), and half finished
 (exact states and hints). Then the cache: a second run answers from it with the same output, and an
 edited notebook is run again alone.
@@ -29,7 +29,7 @@ progress = importlib.import_module("bncourse.progress")  # (`from bncourse impor
 
 LESSONS = sorted(p.parent.name for p in (ROOT / "notebooks").glob("*/*.ipynb"))
 L1, L2 = "01_formulas_by_hand", "02_numpy_forward"
-REFERENCE_MODULES = ("bn_checks", "keras_checks", "experiment_checks", "concept_checks", "bn_reference")
+REFERENCE_MODULES = ("bn_checks", "keras_checks", "experiment_checks", "concept_checks", "practice_checks", "bn_reference")
 TIMINGS: dict[str, float] = {}
 
 
@@ -209,7 +209,7 @@ json.dump({"found": [m for m in %r if importlib.util.find_spec(m) is not None],
 
 
 def test_filled_course_full_marks_in_parallel_without_the_reference(tmp_path):
-    """All seven lessons, two at a time, answered with the solutions: every exercise passed. The
+    """All the lessons, two at a time, answered with the solutions: every exercise passed. The
     instructor's reference is on the command's PYTHONPATH (as after `make lab` in the repository);
     a cell added to lesson 1 proves the kernel can neither find nor has loaded any of its modules."""
     folder = release_copy(tmp_path / "notebooks")
@@ -219,7 +219,7 @@ def test_filled_course_full_marks_in_parallel_without_the_reference(tmp_path):
              if lesson == L1 else None)
     env = _env(PYTHONPATH=str(ROOT / "autograder" / "reference"))
     proc, seconds = run_progress(folder, "--json", "--jobs", "2", env=env)
-    TIMINGS["full run (7 lessons, filled, --jobs 2)"] = seconds
+    TIMINGS[f"full run ({len(LESSONS)} lessons, filled, --jobs 2)"] = seconds
     rep = json.loads(proc.stdout)
     assert json.loads(probe.read_text()) == {"found": [], "loaded": []}
     assert [lesson["lesson"] for lesson in rep["lessons"]] == LESSONS
@@ -234,8 +234,9 @@ def test_filled_course_full_marks_in_parallel_without_the_reference(tmp_path):
     assert total["passed"] == total["exercises"] and total["failed"] == total["not_attempted"] == 0
     # one progress line per lesson on stderr, and nothing else there (no kernel or TensorFlow noise)
     lines = proc.stderr.strip().splitlines()
-    assert lines[0].startswith("progress: running 7 lessons, 2 at a time")
-    assert sorted(re.sub(r"^  \[\d/7\] (\S+) +checked in [\d.]+ s$", r"\1", ln) for ln in lines[1:]) == LESSONS
+    assert lines[0].startswith(f"progress: running {len(LESSONS)} lessons, 2 at a time")
+    pattern = rf"^  \[\d+/{len(LESSONS)}\] (\S+) +checked in [\d.]+ s$"
+    assert sorted(re.sub(pattern, r"\1", ln) for ln in lines[1:]) == LESSONS
 
 
 HALF_L1 = {"batch_mean": "batch_mean = X.sum(axis=0) / 3"}  # divides by N-1

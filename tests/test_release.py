@@ -11,7 +11,8 @@ from bngrader import course
 from conftest import LEARNER_NOTEBOOKS, ROOT, SOLUTION_NOTEBOOKS, nb_id
 
 LEAK_MARKERS = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
-                "bn_reference", "bn_checks", "keras_checks", "experiment_checks", "concept_checks"]
+                "bn_reference", "bn_checks", "keras_checks", "experiment_checks", "concept_checks",
+                "practice_checks"]
 
 
 def test_every_assignment_is_released():

@@ -54,6 +54,7 @@ WRONG_FIRST_ANSWER = {  # a wrong but well-formed first answer per assignment
     "06_keras_cnn": "def accuracy_with_batch_statistics(model, x, y, batch_size=128):\n    return 0.5\n",
     "07_bn_experiments": "def percentiles_over_training(activations, q=(15, 50, 85)):\n"
                          "    return np.zeros((len(activations), len(q)))\n",
+    "08_bn_in_practice": "def torch_bn_to_keras(state):\n    return {'momentum': 0.1, 'epsilon': 1e-5}, []\n",
 }
 ADVERSARIAL = {
     "a": "numpy comparisons and the check helpers patched to pass, with a wrong first answer",

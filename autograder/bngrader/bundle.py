@@ -36,7 +36,7 @@ NAME = "batchnorm-course"
 #: bncourse modules learners need: what the learner notebooks import, and what those import
 #: (tests/test_bundle.py checks the list against the notebooks and the package itself).
 BNCOURSE_MODULES = ("__init__", "casecheck", "checks", "concepts", "data", "experiments", "gradcheck", "keras_compare",
-                    "plotting", "progress", "results", "setup", "widgets")
+                    "plotting", "practicecheck", "progress", "results", "setup", "widgets")
 MNIST_FILES = ("README.md", "SHA256SUMS", "t10k-images.idx3-ubyte.gz", "t10k-labels.idx1-ubyte.gz",
                "train-images.idx3-ubyte.gz", "train-labels.idx1-ubyte.gz")
 COPIED = ("LICENSE", "CITATION.cff")  # CC BY 4.0 and MNIST's CC BY-SA 3.0 ask for attribution
@@ -47,7 +47,7 @@ INSTRUCTOR_ONLY = ("dask", "distributed", "nh3", "jupyter-server-mathjax", "pyte
 
 # --- what must never be in it -----------------------------------------------------------------
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",
-           "bn_checks", "keras_checks", "experiment_checks", "concept_checks", "bn_reference", "from bngrader",
+           "bn_checks", "keras_checks", "experiment_checks", "concept_checks", "practice_checks", "bn_reference", "from bngrader",
            "import bngrader")
 DENIED_PARTS = {"solutions", "autograder", "reference", "tests", "instructor", ".git", "__pycache__"}
 DENIED_NAMES = {"gradebook.db", "grades.csv", ".ipynb_checkpoints"}

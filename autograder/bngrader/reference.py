@@ -1,6 +1,7 @@
 """The instructor's reference checks (``autograder/reference/``), importable in the grader only.
 
-The hidden tests import ``bn_checks``, ``keras_checks`` and ``experiment_checks``. Those modules
+The hidden tests import ``bn_checks``, ``keras_checks``, ``experiment_checks``, ``practice_checks``
+and ``concept_checks``. Those modules
 hold the reference solution, so they are never installed into the environment (the sandboxed
 kernels see it, read-only) and never put on ``PYTHONPATH`` for a kernel. :func:`enable` lets
 *this* process import them: a finder that knows only the files of that one folder, by name.

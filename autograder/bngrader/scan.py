@@ -57,7 +57,8 @@ MODULES = {"ctypes": "imports ctypes", "subprocess": "imports subprocess", "sign
            "socket": "opens network sockets", "urllib": "fetches URLs", "requests": "fetches URLs",
            "nbgrader": "imports nbgrader", "bn_checks": "imports the grader's checks",
            "bn_reference": "imports the reference solution", "keras_checks": "imports the grader's checks",
-           "experiment_checks": "imports the grader's checks", "concept_checks": "imports the grader's checks"}
+           "experiment_checks": "imports the grader's checks", "concept_checks": "imports the grader's checks",
+           "practice_checks": "imports the grader's checks"}
 CALLS.update({
     "threading.enumerate": "lists the interpreter's threads (the grading bridge runs in one)",
     "sys._current_frames": "inspects other threads' frames",

@@ -1,11 +1,12 @@
-"""The hidden-test checks of lessons 05-07 catch known mistakes and accept correct variations.
+"""The hidden-test checks of lessons 05-08 catch known mistakes and accept correct variations.
 
 ``tests/catalog_keras/wrong/*.py`` and ``tests/catalog_keras/correct/*.py`` use the
 format of ``tests/catalog/`` (see its README): a docstring naming the mistake (or
 the variation), ``TARGET`` (the function implemented), for wrong ones ``EXPECT``
 (a phrase the check's message must contain), then the function. They are run
-in-process against ``autograder/reference/keras_checks.py`` (lessons 05 and 06)
-and ``autograder/reference/experiment_checks.py`` (lesson 07).
+in-process against ``autograder/reference/keras_checks.py`` (lessons 05 and 06),
+``autograder/reference/experiment_checks.py`` (lesson 07) and
+``autograder/reference/practice_checks.py`` (lesson 08).
 
 The module also checks the Keras fact lesson 02's ``update_moving_stats`` relies
 on: the NumPy update applied k times gives the moving statistics of a
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import experiment_checks  # noqa: E402
 import keras_checks  # noqa: E402
+import practice_checks  # noqa: E402
 
 import bn_reference  # noqa: E402
 from conftest import REPORTS, catalog_table, judge_catalog_entry, load_catalog_file  # noqa: E402
@@ -46,6 +48,10 @@ CHECKS = {
     "accuracy_with_batch_statistics": keras_checks.check_accuracy_with_batch_statistics,
     "percentiles_over_training": experiment_checks.check_percentiles_over_training,
     "steps_to_reach": experiment_checks.check_steps_to_reach,
+    "torch_bn_to_keras": practice_checks.check_torch_bn_to_keras,
+    "keras_bn_to_torch": practice_checks.check_keras_bn_to_torch,
+    "freeze_batchnorm": practice_checks.check_freeze_batchnorm,
+    "fold_bn_into_conv": practice_checks.check_fold_bn_into_conv,
 }
 
 # minimum (wrong, correct) files per target
@@ -57,6 +63,10 @@ MINIMUM = {
     "accuracy_with_batch_statistics": (2, 1),
     "percentiles_over_training": (2, 1),
     "steps_to_reach": (2, 1),
+    "torch_bn_to_keras": (7, 2),
+    "keras_bn_to_torch": (6, 2),
+    "freeze_batchnorm": (7, 2),
+    "fold_bn_into_conv": (8, 3),
 }
 
 # the checks' last-resort messages: a wrong file must get a message naming its mistake instead
@@ -66,6 +76,15 @@ FALLBACKS = (
     "Did you set them directly",
     "return the FIRST step whose accuracy",
     "q in percent, with linear interpolation",
+    # lesson 08 (bncourse.practicecheck)
+    "compare the two update rules",
+    "epsilon should be PyTorch's eps",
+    "eps should be the layer's epsilon",
+    "not the state's values",
+    "not the layer's values",
+    "Compare each layer's trainable flag",
+    "These BatchNormalization layers are still trainable",
+    "Expand gamma * (conv(x) + b - mean)",
 )
 
 RESULTS: list[tuple[str, str, str, str]] = []
@@ -198,4 +217,4 @@ def register_table():
     yield
     if not RESULTS:
         return
-    REPORTS["Catalog of lesson 05-07 implementations vs keras_checks / experiment_checks (in-process)"] = catalog_table(RESULTS)
+    REPORTS["Catalog of lesson 05-08 implementations vs keras_checks / experiment_checks / practice_checks (in-process)"] = catalog_table(RESULTS)

@@ -27,7 +27,7 @@ UNUSUAL = {
     "catalog": ["bwd_custom_cache_object", "bwd_namedtuple_cache", "bwd_recursive_cache", "fwd_callable_namedtuple",
                 "inf_lambda", "inf_object_array", "layer_keras_ops", "ums_partial"],
     "catalog_keras": ["inf_keras_ops_tensor", "fold_namedtuple_ops", "acc_callable_instance", "pct_partial",
-                      "steps_lambda"],
+                      "steps_lambda", "port_float32_copies", "freeze_generator", "foldc_lists"],
 }
 ENTRIES = [ROOT / "tests" / folder / "correct" / f"{name}.py" for folder, names in UNUSUAL.items() for name in names]
 KERAS_WHERE = {  # TARGET -> (assignment, answer cell grade id) for the Keras catalog
@@ -36,6 +36,9 @@ KERAS_WHERE = {  # TARGET -> (assignment, answer cell grade id) for the Keras ca
     "accuracy_with_batch_statistics": ("06_keras_cnn", "accuracy_with_batch_statistics"),
     "percentiles_over_training": ("07_bn_experiments", "percentiles"),
     "steps_to_reach": ("07_bn_experiments", "steps_to_reach"),
+    "torch_bn_to_keras": ("08_bn_in_practice", "torch_bn_to_keras"),
+    "freeze_batchnorm": ("08_bn_in_practice", "freeze_batchnorm"),
+    "fold_bn_into_conv": ("08_bn_in_practice", "fold_bn_into_conv"),
 }
 
 

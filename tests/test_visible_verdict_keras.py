@@ -1,4 +1,4 @@
-"""Visible verdict = hidden verdict, over the Keras catalog (lessons 5-7).
+"""Visible verdict = hidden verdict, over the Keras catalog (lessons 5-8).
 
 The sibling of tests/test_visible_verdict.py for ``tests/catalog_keras``. For every catalog entry,
 the entry's code replaces its answer cell; of the lesson's other cells (no ``%%demo`` cells, no
@@ -37,6 +37,10 @@ WHERE = {
     "reestimate_bn_statistics": ("06_keras_cnn", "reestimate_bn_statistics"),
     "percentiles_over_training": ("07_bn_experiments", "percentiles"),
     "steps_to_reach": ("07_bn_experiments", "steps_to_reach"),
+    "torch_bn_to_keras": ("08_bn_in_practice", "torch_bn_to_keras"),
+    "keras_bn_to_torch": ("08_bn_in_practice", "keras_bn_to_torch"),
+    "freeze_batchnorm": ("08_bn_in_practice", "freeze_batchnorm"),
+    "fold_bn_into_conv": ("08_bn_in_practice", "fold_bn_into_conv"),
 }
 
 # the visible checks' last-resort messages (bncourse/checks.py): a wrong entry must name its mistake
@@ -47,6 +51,14 @@ FALLBACKS = (
     "Expand gamma * (x @ W + b - mean)",
     "Average the per-batch means and biased variances",
     "With batch statistics each batch is normalized",
+    "compare the two update rules",
+    "epsilon should be PyTorch's eps",
+    "eps should be the layer's epsilon",
+    "not the state's values",
+    "not the layer's values",
+    "Compare each layer's trainable flag",
+    "These BatchNormalization layers are still trainable",
+    "Expand gamma * (conv(x) + b - mean)",
 )
 
 DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)

@@ -493,11 +493,11 @@ print("base(inputs, training=False), base trainable, fit: moving mean changed:",
 def freeze_batchnorm(model):
     """Set trainable=False on every BatchNormalization layer of model, nested ones included; return model."""
     ### BEGIN SOLUTION
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
-        elif hasattr(layer, "layers"):
-            freeze_batchnorm(layer)
+    for child in model.layers:
+        if isinstance(child, keras.layers.BatchNormalization):
+            child.trainable = False
+        elif hasattr(child, "layers"):
+            freeze_batchnorm(child)
     return model
     ### END SOLUTION
 

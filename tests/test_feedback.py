@@ -1,4 +1,4 @@
-"""Feedback a student reads in ten seconds (bngrader/feedback.py, templates/bn_feedback/) and the
+"""Feedback a student reads in ten seconds (bngrader/feedback.py, share/nbconvert/templates/bn_feedback/) and the
 Gradescope results.json that carries the same messages (grade.py's ``_gradescope``).
 
 A small lesson-02 class goes through ``bngrader grade --gradescope``: an honest submission, one

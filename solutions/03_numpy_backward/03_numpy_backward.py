@@ -345,7 +345,7 @@ bn_checks.check_batchnorm_backward_alt(batchnorm_backward_alt, batchnorm_forward
 # input $x_i$ reaches every output through them, and the chain rule adds the two paths the
 # classmate dropped: through the mean, $-\frac{\text{ivar}}{N}\sum_k g_k$, and through the variance,
 # $-\frac{\text{ivar}}{N}\,\hat{x}_i\sum_k g_k\hat{x}_k$, the last two terms of the boxed formula. (A
-# symptom: the right $dx$ sums to 0 over the batch, the classmate's does not.) In inference mode
+# symptom: the right $dx$ sums to 0 over the batch, the classmate's in general does not.) In inference mode
 # the layer normalizes with the moving statistics, which are constants for the batch, so there
 # $dx = \text{dout}\cdot\gamma/\sqrt{\text{moving\_variance}+\epsilon}$ is exact, with the moving
 # variance instead of the batch's.

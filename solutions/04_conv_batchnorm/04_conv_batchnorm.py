@@ -316,11 +316,11 @@ for lyr in model.layers:
 # channels, not with $H \times W$.
 
 # %% [written id=written_conv_bias points=2]
-# **Written question (2 points, graded by hand).** The convolution of the figure above adds a bias
-# per channel (`bias = [-1, 0, 2, 5]`), yet after spatial batch norm every channel has mean 0. Why
-# is a convolution's bias redundant in front of batch norm in training mode, and what gradient does
-# it receive? Which parameter of batch norm takes over its role? Answer in two to four sentences, in
-# this cell.
+# **Written question (2 points, graded by hand).** The convolution in this lesson's figure of
+# per-channel statistics adds a bias per channel (`bias = [-1, 0, 2, 5]`), yet after spatial batch
+# norm every channel has mean 0. Why is a convolution's bias redundant in front of batch norm in
+# training mode, and what gradient does it receive? Which parameter of batch norm takes over its
+# role? Answer in two to four sentences, in this cell.
 #
 # ### BEGIN SOLUTION
 # **Model answer.** Adding $b_c$ to every value of channel $c$ adds $b_c$ to that channel's batch

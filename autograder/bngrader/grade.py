@@ -566,7 +566,8 @@ def release_cells(release: Path) -> dict[str, dict]:
             if meta.get("grade_id"):
                 test = bool(meta.get("grade")) and not meta.get("solution")
                 cells[meta["grade_id"]] = {"source": cell.source, "readonly": bool(meta.get("locked")) or test,
-                                           "test": test, "answer": bool(meta.get("solution"))}
+                                           "test": test, "answer": bool(meta.get("solution")),
+                                           "written": bool(meta.get("grade")) and cell.cell_type == "markdown"}
             elif cell.cell_type == "code" and cell.source.strip():
                 code.append(_normal(cell.source))
         out[path.stem] = {"cells": cells, "code": sorted(code)}
@@ -846,6 +847,7 @@ def _scores(course: Path, db: Path, task: Task, flags: dict, valid: dict, start:
                 hints = cell_hints(graded_nb, set(cells)) if graded_nb else {}
             else:
                 cells = {cell: (0.0, mx) for cell, mx in task.cell_max[name].items()}
+                written = [c for c, given in task.release_cells[name]["cells"].items() if given.get("written")]
             grades[name] = nb_grades
             status, reason = _status(flags[name])
             rows.append(Row(student, assignment, name, status, score, task.max_scores[name], reason,

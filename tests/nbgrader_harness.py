@@ -21,6 +21,7 @@ class CellScore:
     name: str
     score: float
     max_score: float
+    written: bool = False  # a written answer: graded by hand, 0 until then
 
 
 # ``stock=True``: the course's paths and environment, but nbgrader's own Autograde preprocessors
@@ -74,5 +75,5 @@ class TempCourse:
 
         with Gradebook(f"sqlite:///{self.db}") as gb:
             nb = gb.find_submission_notebook(notebook, assignment, student)
-            cells = [CellScore(g.name, g.score, g.max_score) for g in nb.grades]
+            cells = [CellScore(g.name, g.score, g.max_score, g.cell.cell_type == "markdown") for g in nb.grades]
             return nb.score, nb.max_score, cells

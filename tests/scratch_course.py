@@ -1,5 +1,5 @@
-"""A scratch copy of the course (``BNCOURSE_ROOT``) with chosen lessons, lesson 1 optionally with
-a written question graded by hand, and the helpers to hand in and run ``bngrader`` in it."""
+"""A scratch copy of the course (``BNCOURSE_ROOT``) with chosen lessons, and the helpers to hand in,
+count a lesson's points and run ``bngrader`` in it."""
 
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ import nbformat
 from conftest import ROOT
 
 L1 = "01_formulas_by_hand"
-WRITTEN = """
-# %% [written id=why_eps points=2]
-# Why does batch norm add epsilon inside the square root? One or two sentences.
-#
-# ### BEGIN SOLUTION
-# A feature with (near-)zero batch variance would divide by zero; epsilon bounds the scale.
-# ### END SOLUTION
-"""
+
+
+def points(assignment: str) -> tuple[float, dict[str, float]]:
+    """A released lesson's points: the autograded cells' total, and each written question's (graded
+    by hand) by grade id."""
+    nb = nbformat.read(ROOT / "notebooks" / assignment / f"{assignment}.ipynb", as_version=4)
+    graded = [c.metadata["nbgrader"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    written = {m["grade_id"]: float(m["points"]) for m in graded if m.get("solution")}
+    return sum(float(m["points"]) for m in graded if not m.get("solution")), written
 
 
 def bngrader(root: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
@@ -32,15 +33,12 @@ def bngrader(root: Path, *args: str, ok: bool = True) -> subprocess.CompletedPro
     return proc
 
 
-def make_course(root: Path, lessons: list[str], written: bool = True) -> Path:
+def make_course(root: Path, lessons: list[str]) -> Path:
     """autograder/ (its config and reference checks) and ``lessons``' sources, released."""
     shutil.copytree(ROOT / "autograder", root / "autograder",
                     ignore=shutil.ignore_patterns("__pycache__", "*.db", "*.csv", "bngrader"))
     for a in lessons:
         shutil.copytree(ROOT / "solutions" / a, root / "solutions" / a, ignore=shutil.ignore_patterns("*.ipynb"))
-    if written and L1 in lessons:
-        source = root / "solutions" / L1 / f"{L1}.py"
-        source.write_text(source.read_text() + WRITTEN)
     bngrader(root, "release")
     return root
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
-from scratch_course import L1, bngrader, hand_in, make_course
+from scratch_course import L1, bngrader, hand_in, make_course, points
 
 from conftest import LEARNER_NOTEBOOKS, ROOT, nb_id
 
@@ -645,13 +645,13 @@ def test_class_report_of_the_hostile_class_is_inert(browser, xss_course):
 
 @pytest.fixture(scope="module")
 def written_answer(xss_course, tmp_path_factory):
-    """ada's lesson 1, with a written question, graded by `bngrader grade` into the hostile class's
+    """ada's lesson 1 with its written answers, graded by `bngrader grade` into the hostile class's
     scratch course (one course for every Formgrader test: Formgrader keeps the first gradebook
-    its grading view opens for the whole server session, whatever ?path= says later). The
-    written question comes from a scratch copy of the course (scratch_course.py)."""
+    its grading view opens for the whole server session, whatever ?path= says later), from a
+    scratch copy of the course (scratch_course.py)."""
     source = make_course(tmp_path_factory.mktemp("written") / "course", [L1])
-    hand_in(source, source / "hand-ins" / "ada", L1, {"why_eps": "So that a constant feature divides by "
-                                                      "sqrt(eps), not by zero."}, True)
+    hand_in(source, source / "hand-ins" / "ada", L1, {w: f"{w}: so that a constant feature divides by "
+                                                      "sqrt(eps), not by zero." for w in points(L1)[1]}, True)
     bngrader(source, "grade", L1, "--submitted", str(source / "hand-ins"), "--out", str(xss_course),
              "--workers", "1", "--deadline", "2026-11-01 12:00 UTC")
     # Formgrader's Manage Assignments lists the course's source folder: lesson 1's, with its question
@@ -661,14 +661,16 @@ def written_answer(xss_course, tmp_path_factory):
 
 def test_a_written_answer_graded_in_formgrader_reaches_the_grades(browser, lab, xss_course, written_answer):
     """Formgrader shows the due date `bngrader grade --deadline` recorded; the instructor types a
-    score for the written answer in its grading view; the gradebook stores it and `bngrader
-    export` puts it in the CSVs, as the README's step 4 says."""
+    score for each written answer in its grading view; the gradebook stores them and `bngrader
+    export` puts them in the CSVs, as the README's step 4 says."""
     from nbgrader.api import Gradebook
 
+    auto, written = points(L1)
+    manual = dict(zip(written, (1.5, 2.0)))
     db = xss_course / "gradebook.db"
     with Gradebook(f"sqlite:///{db}") as gb:
         sid = gb.find_submission_notebook(L1, L1, "ada").id
-        assert gb.find_grade("why_eps", L1, L1, "ada").needs_manual_grade
+        assert all(gb.find_grade(w, L1, L1, "ada").needs_manual_grade for w in written)
     page = browser.new_page()
     try:
         with _shot_on_failure(page, "formgrader-written-answer"):
@@ -676,32 +678,35 @@ def test_a_written_answer_graded_in_formgrader_reaches_the_grades(browser, lab, 
             row = page.locator("tr", has=page.get_by_role("link", name=L1, exact=True))
             expect(row.locator("td.duedate")).to_contain_text("2026-11-01", timeout=RUN_TIMEOUT)  # --deadline's
             page.goto(f"{lab}/formgrader/submissions/{sid}/?token={TOKEN}")
-            expect(page.locator("text=So that a constant feature divides").first).to_be_visible(timeout=UI_TIMEOUT)
-            score = page.locator("input.score#why_eps")
-            expect(score).to_be_visible(timeout=UI_TIMEOUT)
-            score.fill("1.5")
-            score.press("Tab")  # Formgrader saves on change
+            for w, value in manual.items():
+                expect(page.locator(f"text={w}: so that a constant feature").first).to_be_visible(timeout=UI_TIMEOUT)
+                score = page.locator(f"input.score#{w}")
+                expect(score).to_be_visible(timeout=UI_TIMEOUT)
+                score.fill(f"{value:g}")
+                score.press("Tab")  # Formgrader saves on change
             deadline = time.time() + 30
             while True:
                 with Gradebook(f"sqlite:///{db}") as gb:
-                    grade = gb.find_grade("why_eps", L1, L1, "ada")
-                    saved = (grade.manual_score, grade.needs_manual_grade)
-                if saved == (1.5, False) or time.time() > deadline:
+                    saved = {w: (gb.find_grade(w, L1, L1, "ada").manual_score,
+                                 gb.find_grade(w, L1, L1, "ada").needs_manual_grade) for w in written}
+                if saved == {w: (v, False) for w, v in manual.items()} or time.time() > deadline:
                     break
                 time.sleep(0.5)
-            assert saved == (1.5, False), f"Formgrader did not store the manual grade: {saved}"
+            assert saved == {w: (v, False) for w, v in manual.items()}, f"Formgrader did not store them: {saved}"
             _shot(page, "formgrader-written-answer")
             page.goto(f"{lab}/formgrader/gradebook/{L1}/{L1}?token={TOKEN}")  # Manual Grading's list: the total
-            expect(page.locator("td.score").first).to_have_text("11.5 / 12", timeout=RUN_TIMEOUT)
-            expect(page.locator("td.written-score").first).to_have_text("1.5 / 2")
+            total, most = auto + sum(manual.values()), auto + sum(written.values())
+            expect(page.locator("td.score").first).to_have_text(f"{total:g} / {most:g}", timeout=RUN_TIMEOUT)
+            expect(page.locator("td.written-score").first).to_have_text(
+                f"{sum(manual.values()):g} / {sum(written.values()):g}")
     finally:
         page.goto(f"{lab}/formgrader?token={TOKEN}")  # back to the course's own Formgrader config
         page.close()
     bngrader(written_answer, "export", L1, "--out", str(xss_course))
     with open(xss_course / "grades" / f"{L1}.csv", newline="") as f:
         ada = next(csv.DictReader(f))
-    assert (ada["student"], ada["score"], ada["max_score"], ada["why_eps"], ada["flags"]) == (
-        "ada", "11.5", "12", "1.5", "")
+    assert (ada["student"], ada["score"], ada["max_score"], ada["flags"]) == ("ada", f"{total:g}", f"{most:g}", "")
+    assert all(ada[w] == f"{v:g}" for w, v in manual.items())
 
 
 def test_committed_learner_notebooks_untouched(browser, notebook_bytes):

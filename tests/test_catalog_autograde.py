@@ -117,7 +117,8 @@ def test_catalog_entry_is_graded_as_expected(graded, path):
     assert not HIDDEN_CODE.search(feedback), f"feedback shows hidden test code:\n{feedback[:500]}"
     # An entry that brings its own forward changes the cache every later cell sees, so only
     # its target cell is judged; every other entry must leave the other cells' points intact.
-    others = [c for c in cells if c is not target and c.name not in ALSO_AFFECTED.get(meta["target"], ())]
+    others = [c for c in cells if c is not target and c.name not in ALSO_AFFECTED.get(meta["target"], ())
+              and not c.written]  # written answers: 0 until graded by hand
     judge_others = meta["target"] not in OWN_FORWARD and not meta["defines"] & FORWARDS
     if path.parent.name == "wrong":
         assert target.score < target.max_score, f"{path.name} kept all points on {target.name}"

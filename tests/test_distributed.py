@@ -248,9 +248,10 @@ def test_distributed_run_gives_the_same_grades_and_files_as_the_process_pool(clu
     rows = {line.split(",")[0]: line for line in csv1.decode().splitlines()[1:]}
     assert sorted(rows) == ["blank", "correct", "late", "odd_folder", "wrong"]
     # score (final), max_score, raw_score, late_penalty, status: "late" is 19.5 days late, so 20 days at 10 %
-    assert ",10,10,10,0,graded," in rows["correct"] and ",4,10,4,0,graded," in rows["wrong"]
-    assert ",0,10,10,10,late," in rows["late"] and ",0,10,0,0,unattempted," in rows["blank"]
-    assert ",10,10,10,0,suspicious," in rows["odd_folder"] and "data.csv is a symbolic link" in rows["odd_folder"] \
+    # of 20: 14 autograded (10 code, 4 concept checks) and 6 for written answers, graded by hand later
+    assert ",14,20,14,0,graded," in rows["correct"] and ",8,20,8,0,graded," in rows["wrong"]
+    assert ",0,20,14,14,late," in rows["late"] and ",0,20,0,0,unattempted," in rows["blank"]
+    assert ",14,20,14,0,suspicious," in rows["odd_folder"] and "data.csv is a symbolic link" in rows["odd_folder"] \
         and "timestamp.txt says 'yesterday'" in rows["odd_folder"] and "renamed" in rows["odd_folder"]
     for sub in ("feedback", "autograded", "gradescope"):
         f1, f2 = _files(out1, sub), _files(out2, sub)
@@ -259,7 +260,7 @@ def test_distributed_run_gives_the_same_grades_and_files_as_the_process_pool(clu
             assert _normal(rel, f1[rel]) == _normal(rel, f2[rel]), f"{sub}/{rel} differs"
     for page in (out1 / "feedback").rglob("*.html"):
         assert (page.parent / "mathjax" / "MathJax.js").is_file()
-    assert json.loads((out1 / "gradescope" / "wrong" / A / "results.json").read_text())["score"] == 4
+    assert json.loads((out1 / "gradescope" / "wrong" / A / "results.json").read_text())["score"] == 8
     assert _scores(out1 / "gradebook.db") == _scores(out2 / "gradebook.db")
     assert len(list((out1 / "ledger" / A).glob("*.json"))) == 5
     assert not list((out1 / "work").glob(f"{A}/*")), "the instructor's machine graded nothing itself"

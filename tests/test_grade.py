@@ -32,16 +32,16 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+from scratch_course import points
 
 import hostile
 from bngrader import course
 from conftest import REPORTS, ROOT
-from hostile import Case
+from hostile import CONCEPTS, HONEST, POINTS, Case
 
 GRADE = [sys.executable, "-m", "bngrader", "grade"]
 A = "02_numpy_forward"
-POINTS = {"test_batchnorm_forward": 3, "test_update_moving_stats": 2, "test_batchnorm_inference": 2,
-          "test_batchnorm_layer": 3}
+MAX_SCORE = HONEST + sum(points(A)[1].values())  # the autograded cells and the written questions
 # hidden tests call bn_checks.check_* (the visible checks call bncourse.checks' functions of the same names)
 HIDDEN = re.compile(r"\b(bn|keras|experiment)_checks\b|### (BEGIN|END) HIDDEN TESTS")
 DEADLINE = "2026-11-01 00:00:00 UTC"
@@ -124,27 +124,27 @@ for _cell in _sol["cells"]:
 
 
 CASES = {
-    "honest": Case("graded", 10, POINTS),
+    "honest": Case("graded", HONEST, POINTS),
     "blank": Case("unattempted", 0, reason="the released notebook, no answer changed"),
     "prints_all_passed": Case("graded", 0),
-    "infinite_loop": Case("timeout", 5, {"test_batchnorm_forward": 3, "test_update_moving_stats": 2},
+    "infinite_loop": Case("timeout", 5 + CONCEPTS, {"test_batchnorm_forward": 3, "test_update_moving_stats": 2},
                           "ran longer than"),
-    "sigint_proof_loop": Case("timeout", 5, {"test_batchnorm_forward": 3, "test_update_moving_stats": 2},
+    "sigint_proof_loop": Case("timeout", 5 + CONCEPTS, {"test_batchnorm_forward": 3, "test_update_moving_stats": 2},
                               "ran longer than"),
-    "os_exit": Case("kernel_died", 5, {"test_batchnorm_forward": 3, "test_batchnorm_inference": 2}, "kernel died"),
-    "memory_hog": Case("kernel_died", 7, {"test_batchnorm_forward": 3, "test_update_moving_stats": 2,
+    "os_exit": Case("kernel_died", 5 + CONCEPTS, {"test_batchnorm_forward": 3, "test_batchnorm_inference": 2}, "kernel died"),
+    "memory_hog": Case("kernel_died", 7 + CONCEPTS, {"test_batchnorm_forward": 3, "test_update_moving_stats": 2,
                                           "test_batchnorm_inference": 2}, "MB of memory"),
     "invalid_json": Case("invalid_notebook", 0, reason="not valid JSON"),
-    "deleted_test_cell": Case("missing_tests_restored", 10, POINTS, "test_update_moving_stats"),
+    "deleted_test_cell": Case("missing_tests_restored", HONEST, POINTS, "test_update_moving_stats"),
     # the layer is graded with the student's own helpers (error carried forward): only inference fails
-    "edited_test_cell": Case("tampered", 8, {"test_batchnorm_inference": 0, "test_batchnorm_forward": 3,
+    "edited_test_cell": Case("tampered", 8 + CONCEPTS, {"test_batchnorm_inference": 0, "test_batchnorm_forward": 3,
                                              "test_batchnorm_layer": 3}, "test_batchnorm_inference"),
-    "monkeypatched_numpy": Case("suspicious", 0, reason="patches a library attribute"),
-    "escape_and_exec_solution": Case("suspicious", 0, reason="names a grader path"),
-    "huge_output": Case("graded", 10, POINTS, "output beyond"),
-    "renamed": Case("renamed", 10, POINTS, "02_numpy_forward-1.ipynb"),
+    "monkeypatched_numpy": Case("suspicious", CONCEPTS, reason="patches a library attribute"),
+    "escape_and_exec_solution": Case("suspicious", CONCEPTS, reason="names a grader path"),
+    "huge_output": Case("graded", HONEST, POINTS, "output beyond"),
+    "renamed": Case("renamed", HONEST, POINTS, "02_numpy_forward-1.ipynb"),
     "missing": Case("missing", 0, reason="no 02_numpy_forward.ipynb"),
-    "late": Case("late", 10, POINTS, "after the deadline"),
+    "late": Case("late", HONEST, POINTS, "after the deadline"),
 }
 if hostile.ONLY:
     CASES = {k: CASES[k] for k in ("honest", "blank")}
@@ -368,9 +368,9 @@ def test_each_case_gets_its_status_and_no_more_than_its_honest_score(adversarial
     case, row = CASES[student], adversarial["rows"][student]
     assert row["status"] == case.status, row
     assert float(row["score"]) <= case.honest, row
-    assert float(row["max_score"]) == 10
-    for cell, points in case.cells.items():
-        assert float(row[cell]) == points, (cell, row)
+    assert float(row["max_score"]) == MAX_SCORE
+    for cell, earned in case.cells.items():
+        assert float(row[cell]) == earned, (cell, row)
     assert case.reason in row["reason"], row
 
 
@@ -553,7 +553,7 @@ def test_stock_nbgrader_commands_are_hardened_like_grade_py(tmp_path):
     assert "error processing assignment '02_numpy_forward' for student 'linker'" in proc.stderr
     assert not (tc.root / "instructor" / "autograded" / "linker" / A / f"{A}.ipynb").exists()
     tc.run("generate_feedback", A, "--force")
-    assert tc.scores("stock", A, A)[0] == 10
+    assert tc.scores("stock", A, A)[0] == HONEST
     for sub in ("autograded", "feedback"):
         kept = sorted(p.name for p in (tc.root / "instructor" / sub).rglob("*"))
         assert "notes.txt" not in kept and "solutions_dir" not in kept, (sub, kept)
@@ -635,7 +635,8 @@ def test_interrupted_run_resumes_without_losing_or_doubling_grades(tmp_path):
     assert f"{len(done)} already graded, {4 - len(done)} to grade" in resumed.stderr
     rows = read_csv(out / "grades.csv")
     assert sorted(rows) == ["s0", "s1", "s2", "s3"]
-    assert [float(rows[s]["score"]) for s in sorted(rows)] == [10, 0, 10, 0], rows
+    full = points(L1)[0]  # every autograded point of lesson 1 (its written answers wait for a hand grade)
+    assert [float(rows[s]["score"]) for s in sorted(rows)] == [full, 0, full, 0], rows
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
@@ -698,8 +699,8 @@ def _hostile_export(path: Path) -> dict[str, tuple[str, float, str]]:
         data = data.replace(old, new)
     path.write_bytes(data)
     return {
-        "doejane_12340": ("graded", 10.0, ""), "roejohn_12341": ("unattempted", 0.0, ""),
-        "smithjohn_111": ("graded", 10.0, ""), "smithjohn_222": ("unattempted", 0.0, ""),
+        "doejane_12340": ("graded", points(L1)[0], ""), "roejohn_12341": ("unattempted", 0.0, ""),
+        "smithjohn_111": ("graded", points(L1)[0], ""), "smithjohn_222": ("unattempted", 0.0, ""),
         ".._333": ("rejected", 0.0, f"student id '.._333' is not valid: it contains '..' (zip member '{name('..', 333)}')"),
         "..._334": ("rejected", 0.0, "contains '..'"),
         "evil\\victim_444": ("rejected", 0.0, "contains a path separator"),
@@ -765,7 +766,8 @@ def _merge_failures_stay_per_submission(db: Path, rows: dict):
     row, = result["rows"]
     assert row.status == "rejected" and result["error"]
     assert row.reason.startswith("grades not recorded: the gradebook refused them (MissingEntry")
-    assert "it scored 10/10" in row.reason
+    auto, written = points(L1)
+    assert f"it scored {auto:g}/{auto + sum(written.values()):g}" in row.reason
     with Gradebook(f"sqlite:///{db}") as gb:
         assert gb.find_submission(L1, "doejane_12340").score == float(rows["doejane_12340"]["score"])
 

@@ -194,7 +194,7 @@ def test_blank_release_nothing_attempted(tmp_path):
         assert lesson["earned"] == 0 and lesson["points"] == sum(released_points(lesson["lesson"]).values())
     total = rep["total"]
     assert (total["earned"], total["passed"], total["failed"]) == (0, 0, 0)
-    assert total["not_attempted"] == total["exercises"] == 11
+    assert total["not_attempted"] == total["exercises"] == sum(len(released_points(a)) for a in (L1, L2))
     # the notebooks were read, not written
     for lesson in (L1, L2):
         assert (folder / lesson / f"{lesson}.ipynb").read_bytes() == (ROOT / "notebooks" / lesson /
@@ -240,11 +240,14 @@ def test_filled_course_full_marks_in_parallel_without_the_reference(tmp_path):
 
 
 HALF_L1 = {"batch_mean": "batch_mean = X.sum(axis=0) / 3"}  # divides by N-1
+CONCEPTS = {L1: ["concept_faster_momentum", "concept_moving_after_ten", "concept_small_std", "concept_which_variance"],
+            L2: ["concept_training_batch_of_one", "concept_inference_output", "concept_moving_variance_after_100",
+                 "concept_two_pass_variance"]}  # answered from the solution: all right
 EXPECTED_HALF = {
     L1: {"batch_mean": "failed", "batch_var": "passed", "x_hat": "passed", "y": "passed", "eps_std": "passed",
-         "moving": "passed", "normalize": "not_attempted"},
+         "moving": "passed", "normalize": "not_attempted", **dict.fromkeys(CONCEPTS[L1], "passed")},
     L2: {"batchnorm_forward": "failed", "update_moving_stats": "passed", "batchnorm_inference": "passed",
-         "batchnorm_layer": "not_attempted"},
+         "batchnorm_layer": "not_attempted", **dict.fromkeys(CONCEPTS[L2], "passed")},
 }
 
 
@@ -270,23 +273,28 @@ def half(tmp_path_factory):
 def test_half_finished_exact_states_and_hints(half):
     _, out, err, _ = half
     lines = out.splitlines()
-    assert re.fullmatch(rf"{L1} +7/10 +points", lines[0]), lines[0]
+    line = {m.group(1): ln for ln in lines if (m := re.match(r"  \S (\w+) ", ln))}
+    # lesson 1: 7 of its 10 code points (batch_mean wrong, normalize left), its 4 concept points
+    assert re.fullmatch(rf"{L1} +11/14 +points", lines[0]), lines[0]
     assert re.fullmatch(r"  ✗ batch_mean +0/1 +CheckFailed: batch_mean: you divided by N-1; the mean divides by N\.",
                         lines[1]), lines[1]
     assert re.fullmatch(r"  ✓ batch_var +1/1", lines[2])
-    assert re.fullmatch(r"  · normalize +0/2 +not attempted", lines[7])
-    assert re.fullmatch(rf"{L2} +4/10 +points", lines[8]), lines[8]
-    assert re.fullmatch(r"  ✗ batchnorm_forward +0/3 +CheckFailed: batchnorm_forward is wrong on .*N-1.*", lines[9])
-    assert re.fullmatch(r"  · batchnorm_layer +0/3 +not attempted", lines[12])
-    assert re.fullmatch(r"Course total +11/20 +points: 7 of 11 exercises done, 2 to fix, 2 not attempted", lines[13])
-    assert len(lines) == 14
-    marks = {"✓": "passed", "✗": "failed", "·": "not_attempted"}
-    got = {}
-    for line in lines:
-        m = re.match(r"  (\S) (\w+) ", line)
-        if m:
-            got[m.group(2)] = marks[m.group(1)]
-    assert got == {**EXPECTED_HALF[L1], **EXPECTED_HALF[L2]}
+    assert re.fullmatch(r"  · normalize +0/2 +not attempted", line["normalize"])
+    assert re.fullmatch(r"  ✓ concept_small_std +1/1", line["concept_small_std"])
+    assert re.fullmatch(r"  ✎ written_eps_inside_sqrt +\?/2 +written answer: answered \(marked by your instructor\)",
+                        line["written_eps_inside_sqrt"])
+    l2 = lines.index(next(ln for ln in lines if ln.startswith(L2)))
+    assert re.fullmatch(rf"{L2} +8/14 +points", lines[l2]), lines[l2]  # 4 of 10 code points, 4 concept points
+    assert re.fullmatch(r"  ✗ batchnorm_forward +0/3 +CheckFailed: batchnorm_forward is wrong on .*N-1.*", lines[l2 + 1])
+    assert re.fullmatch(r"  · batchnorm_layer +0/3 +not attempted", line["batchnorm_layer"])
+    assert re.fullmatch(r"Course total +19/28 +points: 15 of 19 exercises done, 2 to fix, 2 not attempted; "
+                        r"4 of 4 written answers answered \(10 pts, marked by hand\)", lines[-1]), lines[-1]
+    assert len(lines) == 2 + len(line) + 1  # two lesson lines, one per exercise or question, the total
+    marks = {"✓": "passed", "✗": "failed", "·": "not_attempted", "✎": "written"}
+    got = {m.group(2): marks[m.group(1)] for ln in lines if (m := re.match(r"  (\S) (\w+) ", ln))}
+    written = {w: "written" for w in ("written_gamma_beta", "written_eps_inside_sqrt", "written_one_pass_variance",
+                                      "written_momentum_fine_tune")}
+    assert got == {**EXPECTED_HALF[L1], **EXPECTED_HALF[L2], **written}
     # aligned: every score (lessons, exercises, the total) has its "/" in the same column
     assert len({line.index("/") for line in lines}) == 1
     assert "def " not in out and "check_" not in out and "Traceback" not in out
@@ -322,7 +330,7 @@ def test_cache_same_answer_and_only_an_edited_lesson_runs_again(half, tmp_path):
     rep2 = json.loads(edited.stdout)
     assert rep2["lessons"][0] == rep["lessons"][0]
     assert states(rep2)[L2] == {**EXPECTED_HALF[L2], "batchnorm_forward": "passed"}
-    assert (rep2["lessons"][1]["earned"], rep2["total"]["earned"]) == (7, 14)
+    assert (rep2["lessons"][1]["earned"], rep2["total"]["earned"]) == (11, 22)
 
     fresh, _ = run_progress(folder, "--json", "--no-cache", "--lessons", "01")
     assert "from the cache" not in fresh.stderr and re.search(rf"{L1} +checked in", fresh.stderr)
@@ -337,15 +345,15 @@ def test_json_structure(half):
     assert set(rep) == {"format", "lessons", "total"} and rep["format"] == progress.FORMAT
     assert set(rep["total"]) == {"earned", "points", "exercises", "passed", "failed", "not_attempted", "written",
                                  "answered", "written_points"}
-    assert rep["total"] == {"earned": 11, "points": 20, "exercises": 11, "passed": 7, "failed": 2,
-                            "not_attempted": 2, "written": 0, "answered": 0, "written_points": 0}
+    assert rep["total"] == {"earned": 19, "points": 28, "exercises": 19, "passed": 15, "failed": 2,
+                            "not_attempted": 2, "written": 4, "answered": 4, "written_points": 10}
     l1 = rep["lessons"][0]
     assert set(l1) == {"lesson", "notebook", "earned", "points", "exercises", "written", "problem"}
-    assert (l1["lesson"], l1["notebook"], l1["earned"], l1["points"]) == (L1, f"{L1}/{L1}.ipynb", 7, 10)
+    assert (l1["lesson"], l1["notebook"], l1["earned"], l1["points"]) == (L1, f"{L1}/{L1}.ipynb", 11, 14)
     assert l1["exercises"][0] == {"name": "batch_mean", "grade_id": "test_batch_mean", "points": 1, "earned": 0,
                                   "state": "failed", "check_edited": False,
                                   "hint": "CheckFailed: batch_mean: you divided by N-1; the mean divides by N."}
-    assert l1["exercises"][-1] == {"name": "normalize", "grade_id": "test_normalize", "points": 2, "earned": 0,
+    assert next(e for e in l1["exercises"] if e["name"] == "normalize") == {"name": "normalize", "grade_id": "test_normalize", "points": 2, "earned": 0,
                                    "state": "not_attempted", "hint": None, "check_edited": False}
     assert progress.render(rep) == half[1].rstrip("\n")
 

@@ -5,7 +5,7 @@ hidden tests are cleared, the grades read and the notebook sanitised. It names e
 by its exercise (its grade id without ``test_``: ``test_batchnorm_forward`` -> ``batchnorm_forward``,
 plus the nearest Markdown heading above it, since the previous test cell, as a title), with its
 score and the first line of the error it raised (the hint), and hands them to the course's
-template (``templates/bn_feedback/``) as ``resources["bn_feedback"]``: a summary table at the
+template (``share/nbconvert/templates/bn_feedback/``) as ``resources["bn_feedback"]``: a summary table at the
 top, a heading per test cell, the check code folded in ``<details>``, the student's own cells
 as they are. A test cell that passed its visible checks and failed a hidden test says so
 (``LabelFeedback.hidden_failed``, which ``grade.py`` fills from :func:`hidden_failures`; the stock

@@ -120,6 +120,7 @@ class Row:
     seconds: float = 0.0  # grading time of the submission up to its scores
     hints: dict = field(default_factory=dict)  # failed test cell -> its error's first line ("CheckFailed: ...")
     penalty: float = 0.0  # late penalty in points (records.py: the gradebook's due date, the course's policy)
+    written: list[str] = field(default_factory=list)  # cells graded by hand (written answers), in ``cells`` too
 
 
 def rows_as_data(result: dict) -> dict:
@@ -565,7 +566,8 @@ def release_cells(release: Path) -> dict[str, dict]:
             if meta.get("grade_id"):
                 test = bool(meta.get("grade")) and not meta.get("solution")
                 cells[meta["grade_id"]] = {"source": cell.source, "readonly": bool(meta.get("locked")) or test,
-                                           "test": test, "answer": bool(meta.get("solution"))}
+                                           "test": test, "answer": bool(meta.get("solution")),
+                                           "written": bool(meta.get("grade")) and cell.cell_type == "markdown"}
             elif cell.cell_type == "code" and cell.source.strip():
                 code.append(_normal(cell.source))
         out[path.stem] = {"cells": cells, "code": sorted(code)}
@@ -627,13 +629,18 @@ def _gradescope(rows: list[Row], hidden: dict[str, set[str]] | None = None) -> d
     traceback: the visible checks passed, a hidden test raised), and ``"visible"`` otherwise (passed,
     or failed by a visible check or the student's own code, which the student sees in the notebook
     anyway). So a student does not learn from Gradescope what a hidden test checks before grades
-    are published; the total score, which Gradescope always shows, still counts the cell."""
+    are published; the total score, which Gradescope always shows, still counts the cell.
+
+    Written answers are not tests here: they are graded by hand later (Formgrader, or a manual
+    question in Gradescope), so the results hold the autograded cells only."""
     from bngrader.feedback import exercise_name
 
     hidden = hidden or {}
     tests = []
     for row in rows:
         for cell, (score, max_score) in row.cells.items():
+            if cell in row.written:
+                continue
             hint = row.hints.get(cell)
             if hint:
                 output = hint
@@ -826,23 +833,26 @@ def _scores(course: Path, db: Path, task: Task, flags: dict, valid: dict, start:
     rows, grades = [], {}
     with Gradebook(f"sqlite:///{db}") as gb:
         for name in task.notebooks:
-            cells, score, nb_grades, hints = {}, 0.0, {}, {}
+            cells, score, nb_grades, hints, written = {}, 0.0, {}, {}, []
             autograded = course / "autograded" / student / assignment / f"{name}.ipynb"
             if name in valid and autograded.exists() and not any(k == "invalid_notebook" for k, _ in flags[name]):
                 sub_nb = gb.find_submission_notebook(name, assignment, student)
                 for g in sub_nb.grades:
                     cells[g.name] = (float(g.score), float(g.max_score))
                     nb_grades[g.name] = {"auto_score": g.auto_score, "needs_manual_grade": g.needs_manual_grade}
+                    if g.cell.cell_type == "markdown":
+                        written.append(g.name)
                 score = float(sub_nb.score)
                 graded_nb, _ = _read_notebook(autograded)
                 hints = cell_hints(graded_nb, set(cells)) if graded_nb else {}
             else:
                 cells = {cell: (0.0, mx) for cell, mx in task.cell_max[name].items()}
+                written = [c for c, given in task.release_cells[name]["cells"].items() if given.get("written")]
             grades[name] = nb_grades
             status, reason = _status(flags[name])
             rows.append(Row(student, assignment, name, status, score, task.max_scores[name], reason,
                             sorted({k for k, _ in flags[name]} - {"graded"}), cells, round(time.monotonic() - start, 2),
-                            hints))
+                            hints, written=sorted(written)))
     return rows, grades
 
 

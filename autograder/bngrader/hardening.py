@@ -9,7 +9,7 @@ Generate Feedback buttons) both call :func:`harden`:
   limits; and the autograded notebook is written through :class:`sanitize.SanitizeNotebook`.
 * GenerateFeedback clears hidden tests (``ClearHiddenTests``, without trusting cell
   metadata), cleans the notebook again, names each exercise with its score and hint
-  (:class:`feedback.LabelFeedback`, template ``templates/bn_feedback/``) and writes the page with
+  (:class:`feedback.LabelFeedback`, template ``share/nbconvert/templates/bn_feedback/``) and writes the page with
   :class:`sanitize.SafeHTMLExporter` (rebuilt page, CSP, local MathJax).
 * Every other HTML export from this configuration (Formgrader's view of a submission) cleans
   the notebook first, and gets the course's MathJax from this server, not a CDN.
@@ -42,6 +42,10 @@ class FreshHardenedExecute(HardenedExecute):
             return super().preprocess(nb, resources, km)
         finally:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+SHARE = PACKAGE / "share"  # laid out as a Jupyter data folder: share/nbconvert/templates/<name>/
+TEMPLATES = SHARE / "nbconvert" / "templates"  # base/mathjax.html.j2, bn_feedback/
 
 
 def _nbgrader_templates() -> str:
@@ -129,13 +133,20 @@ def harden(c, *, cell_timeout: int, notebook_timeout: int, memory_mb: int, sandb
     c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, SanitizeNotebook, CSSHTMLHeaderPreprocessor,
                                         LabelFeedback]
     c.GenerateFeedback.exporter_class = SafeHTMLExporter
-    # the course's feedback page (templates/bn_feedback/, on top of nbgrader's feedback template):
+    # the course's feedback page (share/nbconvert/templates/bn_feedback/, on top of nbgrader's feedback template):
     # each exercise named with its score and hint, the check code folded away
     c.SafeHTMLExporter.template_name = "bn_feedback"
     c.SafeHTMLExporter.template_file = "bn_feedback.html.j2"
     c.ClearHiddenTests.enforce_metadata = False
     c.HTMLExporter.preprocessors = [SanitizeNotebook]
-    # searched before nbconvert's own: templates/base/mathjax.html.j2 (the local MathJax) wins;
-    # then nbgrader's own templates (formgrade, feedback)
-    c.HTMLExporter.extra_template_basedirs = [str(PACKAGE / "templates"), _nbgrader_templates()]
+    # searched before nbconvert's own: base/mathjax.html.j2 (the local MathJax) wins; then
+    # nbgrader's own templates (formgrade, feedback)
+    c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), _nbgrader_templates()]
+    # Formgrader's server extension replaces extra_template_basedirs with its own folder
+    # (FormgradeExtension.build_extra_config), which would give its submission view nbconvert's
+    # CDN MathJax. nbconvert also looks for templates in Jupyter's data path, read at render time:
+    # the course's share/ first on JUPYTER_PATH keeps the local MathJax there.
+    data = os.environ.get("JUPYTER_PATH", "").split(os.pathsep)
+    if str(SHARE) not in data:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([str(SHARE), *filter(None, data)])
     return c

@@ -85,11 +85,13 @@ def _summary(values: list[float]) -> dict:
 
 
 def _exercises(rows: list[Row]) -> dict:
-    """Exercise -> pass rate, mean score and ranked mistakes, over the graded rows."""
+    """Exercise -> pass rate, mean score and ranked mistakes, over the graded rows. ``written``: a
+    written answer, graded by hand (0 until the instructor has graded it)."""
     stats: dict[str, dict] = {}
     for row in rows:
         for cell, (score, top) in row.cells.items():
-            s = stats.setdefault(_exercise(row, cell), {"max_score": top, "scores": [], "mistakes": {}})
+            s = stats.setdefault(_exercise(row, cell), {"max_score": top, "scores": [], "mistakes": {},
+                                                        "written": cell in row.written})
             s["max_score"] = max(s["max_score"], top)
             if row.status in NOT_GRADED:
                 continue
@@ -102,7 +104,7 @@ def _exercises(rows: list[Row]) -> dict:
         n = len(s["scores"])
         ranked = sorted(s["mistakes"].items(), key=lambda kv: (-len(kv[1]), kv[0]))
         out[name] = {
-            "max_score": s["max_score"], "graded": n, "full_marks": full,
+            "max_score": s["max_score"], "written": s["written"], "graded": n, "full_marks": full,
             "pass_rate": round(full / n, 4) if n else None,
             "mean_score": round(statistics.fmean(s["scores"]), 3) if n else None,
             "mistakes": [{"mistake": key, "students": len(who), "examples": sorted(who)[:EXAMPLES],
@@ -184,7 +186,7 @@ def _figure(name: str, data: dict) -> str:
     from matplotlib.figure import Figure
 
     with matplotlib.rc_context({"font.family": "DejaVu Sans", "font.size": 10, "axes.grid": False}):
-        exercises = list(data["exercises"])
+        exercises = [e for e, d in data["exercises"].items() if not d["written"]]  # autograded: their pass rates
         fig = Figure(figsize=(11, max(3.2, 0.45 * len(exercises) + 1.2)), layout="constrained")
         hist, bars = fig.subplots(1, 2)
         top = data["max_score"] or 1.0
@@ -240,7 +242,8 @@ def _section(name: str, data: dict) -> str:
              f'src="data:image/png;base64,{_figure(name, data)}">',
              "<h3>Exercises</h3>",
              _table(["exercise", "points", "graded", "full marks", "pass rate", "mean score"],
-                    [[k, _num(e["max_score"]), e["graded"], e["full_marks"],
+                    [[f"{k} (written, graded by hand)" if e["written"] else k, _num(e["max_score"]), e["graded"],
+                      e["full_marks"],
                       "" if e["pass_rate"] is None else f"{100 * e['pass_rate']:.0f}%", _num(e["mean_score"])]
                      for k, e in ex.items()], {1, 2, 3, 4, 5}),
              "<h3>Mistakes, most frequent first</h3>",

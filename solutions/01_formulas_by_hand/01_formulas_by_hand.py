@@ -165,6 +165,28 @@ from bn_checks import check_lesson1_value
 check_lesson1_value("y", y, x_hat=x_hat)
 ### END HIDDEN TESTS
 
+# %% [written id=written_gamma_beta points=2]
+# **Written question (2 points, graded by hand).** With $\gamma_j = \sqrt{\sigma_j^2+\epsilon}$ and
+# $\beta_j = \mu_j$ the layer gives back $y = x$: the learned $\gamma$ and $\beta$ can undo the
+# normalization. Why does batch norm normalize and then learn parameters that can undo it? What
+# would a layer lose without $\gamma$ and $\beta$? Answer in two to four sentences, in this cell.
+#
+# ### BEGIN SOLUTION
+# **Model answer.** Without $\gamma$ and $\beta$ every feature would have mean 0 and variance
+# about 1 in every batch, which limits what the layer can represent: Ioffe and Szegedy's example
+# is a sigmoid, whose normalized inputs would stay in its nearly linear middle range. With
+# $\gamma$ and $\beta$ the layer can represent any mean and scale, the identity included, so it
+# loses nothing. Each feature's mean and scale become two parameters that gradient descent sets
+# directly ($\beta$ is the mean of $y$ in the batch), not a side effect of all the weights of the
+# layers before.
+#
+# **Rubric (2 points).**
+# - 1 point: normalizing alone fixes each feature at mean 0 and variance about 1, which restricts
+#   what the layer can represent (the sigmoid kept in its linear range, or any concrete example).
+# - 1 point: $\gamma$ and $\beta$ give that back (the identity is possible), with the mean and
+#   scale now set by two learned numbers per feature rather than by the earlier layers' weights.
+# ### END SOLUTION
+
 # %% [markdown]
 # ## Exercise 5 · Epsilon matters for tiny variances
 #
@@ -204,6 +226,31 @@ assert_exact("std_eps_torch", std_eps_torch, (30 / 31) ** 0.5)
 with np.errstate(invalid="ignore"):
     print("constant feature, no epsilon:  ", (X[:, 1] - 10.0) / np.sqrt(0.0))
 print("constant feature, epsilon 1e-3:", (X[:, 1] - 10.0) / np.sqrt(0.0 + eps))
+
+# %% [written id=written_eps_inside_sqrt points=2]
+# **Written question (2 points, graded by hand).** Batch norm divides by $\sqrt{\sigma^2+\epsilon}$.
+# Which problem does $\epsilon$ prevent? And since it is added to the variance, inside the square
+# root, what does it do to a feature whose variance is much larger than $\epsilon$, and to one
+# whose variance is much smaller? Answer in two to four sentences, in this cell.
+#
+# ### BEGIN SOLUTION
+# **Model answer.** A constant feature has batch variance 0, so without $\epsilon$ normalizing
+# divides 0 by 0 (NaN, as the cell above shows); with it the denominator is at least
+# $\sqrt{\epsilon}$. Inside the root, $\epsilon$ competes with the variance: the normalized feature
+# has standard deviation $\sqrt{\sigma^2/(\sigma^2+\epsilon)}$, which is close to 1 when
+# $\sigma^2 \gg \epsilon$, so $\epsilon$ barely changes an ordinary feature. When
+# $\sigma^2 \ll \epsilon$, the feature is scaled by at most $1/\sqrt{\epsilon}$ and comes out with
+# standard deviation well below 1 (0.48 for feature 2 in Exercise 5), so tiny variations are not
+# blown up to unit size.
+#
+# **Rubric (2 points).**
+# - 1 point: names division by zero (0/0) for a constant feature, or a near-constant one, and
+#   that $\epsilon$ keeps the denominator at least $\sqrt{\epsilon}$.
+# - 1 point: compares $\epsilon$ with the variance: negligible when $\sigma^2 \gg \epsilon$, damps
+#   the feature (std $\sqrt{\sigma^2/(\sigma^2+\epsilon)}$ below 1) when $\sigma^2$ is comparable to or
+#   smaller than $\epsilon$. Also accept: the square root is never taken of 0, so its derivative
+#   $1/(2\sqrt{\sigma^2+\epsilon})$ stays finite.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## Exercise 6 · Moving averages for inference

@@ -67,7 +67,34 @@ print("float64 reference          :", x32.astype(np.float64).var(axis=1))
 # distributed training) the same backend sums $x$ and $x^2$ and uses the one-pass
 # $\mathrm{E}[x^2] - \mathrm{E}[x]^2$, clipped at 0. The last section checks both. (Other Keras
 # backends may use the one-pass formula.)
+
+# %% [written id=written_one_pass_variance points=3]
+# **Written question (3 points, graded by hand).** Explain why the one-pass formula
+# $\mathrm{E}[x^2] - \mathrm{E}[x]^2$ loses the variance of a float32 feature with mean $10^4$ and
+# variance about 1, and why subtracting the mean first avoids the problem. Would the one-pass
+# formula work for the same feature in float64? Use the size of the rounding errors in your
+# answer (float32 keeps about 7 significant digits, float64 about 16). Answer in two to four
+# sentences, in this cell.
 #
+# ### BEGIN SOLUTION
+# **Model answer.** $x^2$ is about $10^8$, where float32 rounds with a relative error of about
+# $6\cdot10^{-8}$ (neighbouring numbers are 8 apart), so $\mathrm{E}[x^2]$ and $\mathrm{E}[x]^2$ each
+# carry errors of several units; their difference, the variance of about 1, is smaller than those
+# errors and comes out as noise, possibly negative (catastrophic cancellation). Subtracting the mean
+# first leaves deviations of order 1, whose squares are small and accurate, and no two large
+# numbers are subtracted. In float64 the relative rounding error is about $10^{-16}$, so the errors
+# near $10^8$ are about $10^{-8}$, far below the variance: the one-pass formula works there for
+# this feature (float64 has the same problem only for a far larger ratio of squared mean to variance).
+#
+# **Rubric (3 points).**
+# - 1 point: float32 cancellation: two nearly equal numbers near $10^8$ whose rounding errors
+#   (several units) exceed their difference, the variance.
+# - 1 point: two passes: the deviations $x - \mu$ are small before squaring, so nothing large cancels.
+# - 1 point: float64 works here, with the numbers: errors about $10^8 \times 10^{-16} = 10^{-8}$,
+#   much smaller than the variance 1.
+# ### END SOLUTION
+
+# %% [markdown]
 # We reuse the Lesson 1 batch, whose statistics you know by hand: batch mean
 # $[3, 10, 0.01]$ and biased variance $[3.5, 0, 0.0003]$.
 
@@ -346,7 +373,33 @@ for m in layers:
 # $0.99^{400} \approx 2\,\%$ is still left after 400 steps, and each batch moves it ten
 # times less. Until the moving statistics have converged, inference mode normalizes with
 # the wrong numbers.
+
+# %% [written id=written_momentum_fine_tune points=3]
+# **Written question (3 points, graded by hand).** Why do the moving statistics lag behind the
+# statistics of the data? You now fine-tune a trained network for only 50 steps on new data whose
+# feature means differ from the old data's. Which momentum would you give its BN layers, Keras's
+# 0.99 or 0.9, and what does your choice cost? Answer in two to four sentences, in this cell.
 #
+# ### BEGIN SOLUTION
+# **Model answer.** Each training step moves a moving statistic only a fraction $1 - m$ of the way
+# to the current batch's statistic, so after $k$ steps a fraction $m^k$ of the old gap is left: the
+# moving statistics average roughly the last $1/(1-m)$ batches. With 0.99, $0.99^{50} \approx 0.61$:
+# after the fine-tune 61 % of the gap to the old data's statistics remains, and inference would
+# normalize the new data with mostly old numbers; with 0.9, $0.9^{50} \approx 0.005$, so I would pick
+# 0.9. The cost is noise: each batch now weighs 10 %, so the moving statistics follow the last ten
+# or so batches and jitter from batch to batch, as the momentum-0.9 curve above does.
+#
+# **Rubric (3 points).**
+# - 1 point: the lag: each step closes only $1 - m$ of the gap, $m^k$ of it is left after $k$ steps
+#   (or the half-life: about 69 steps for 0.99, 7 for 0.9).
+# - 1 point: a choice backed by numbers: 0.9, since $0.99^{50} \approx 0.61$ against
+#   $0.9^{50} \approx 0.005$. Keeping 0.99 and re-estimating the statistics on the new data after
+#   the fine-tune also earns the point, if the answer says why 0.99 alone is too slow.
+# - 1 point: the cost: noisier moving statistics, each batch weighing $1 - m$ (or, for
+#   re-estimating, the extra pass over the data).
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Your layer inside a classifier
 #
 # A small network for MNIST uses your `BatchNorm` between a linear layer and a ReLU:
@@ -518,3 +571,108 @@ print(f"predict: max |output - your batchnorm_inference| = {np.abs(pred - expect
 # %% [markdown]
 #
 # Next lesson: the backward pass, the gradient that training $W_1$, $\gamma$ and $\beta$ needs.
+
+# %% [markdown]
+# ## Concept checks
+#
+# Four short questions on this lesson, one point each. Store each answer in the variable the
+# question names: the letter of your choice as a string (for example `"c"`), or a number. The
+# check under it says whether it is right, and why each choice is right or wrong.
+#
+# **Concept check 1.** Your `BatchNorm` layer, in training mode, receives a batch of a single
+# example, of shape $(1, D)$. What does it output? Store the letter in
+# `concept_training_batch_of_one`.
+#
+# - (a) the input, unchanged
+# - (b) NaN, because the batch variance is 0
+# - (c) $\beta$ for every feature, whatever the input
+# - (d) the same as in inference mode
+
+# %% [answer id=concept_training_batch_of_one]
+### BEGIN SOLUTION
+concept_training_batch_of_one = "c"
+### END SOLUTION
+
+# %% [tests id=test_concept_training_batch_of_one points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_training_batch_of_one", concept_training_batch_of_one)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_training_batch_of_one", concept_training_batch_of_one)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 2.** After training, one feature of a Keras-style layer has `moving_mean` 0.5
+# and `moving_variance` 0.003, with $\gamma = 2$, $\beta = 1$ and $\epsilon = 10^{-3}$. In inference
+# mode, what does the layer output for the input value $x = 0.6$? Store the number (three
+# significant digits are enough) in `concept_inference_output`.
+
+# %% [answer id=concept_inference_output]
+### BEGIN SOLUTION
+concept_inference_output = 2 * (0.6 - 0.5) / (0.003 + 1e-3) ** 0.5 + 1
+### END SOLUTION
+
+# %% [tests id=test_concept_inference_output points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_inference_output", concept_inference_output)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_inference_output", concept_inference_output)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 3.** A fresh Keras `BatchNormalization` layer (momentum 0.99, `moving_variance`
+# starting at 1) is trained on batches whose biased variance is always 5 for one feature. What is
+# that feature's `moving_variance` after 100 training steps? Store the number (three significant
+# digits are enough) in `concept_moving_variance_after_100`.
+
+# %% [answer id=concept_moving_variance_after_100]
+### BEGIN SOLUTION
+concept_moving_variance_after_100 = 5 - 4 * 0.99**100
+### END SOLUTION
+
+# %% [tests id=test_concept_moving_variance_after_100 points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_moving_variance_after_100", concept_moving_variance_after_100)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_moving_variance_after_100", concept_moving_variance_after_100)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 4.** Why does `batchnorm_forward` compute the variance as the mean of
+# $(x-\mu)^2$ rather than as $\mathrm{E}[x^2] - \mathrm{E}[x]^2$? Store the letter in
+# `concept_two_pass_variance`.
+#
+# - (a) the two formulas differ in exact arithmetic: $\mathrm{E}[x^2] - \mathrm{E}[x]^2$ is the
+#   unbiased variance
+# - (b) the two-pass formula is faster
+# - (c) Keras computes $\mathrm{E}[x^2] - \mathrm{E}[x]^2$ by default, and the layer must match Keras
+# - (d) in float32, when a feature's mean is large compared with its standard deviation,
+#   $\mathrm{E}[x^2]$ and $\mathrm{E}[x]^2$ are two large, nearly equal numbers whose rounding
+#   errors can exceed the variance
+
+# %% [answer id=concept_two_pass_variance]
+### BEGIN SOLUTION
+concept_two_pass_variance = "d"
+### END SOLUTION
+
+# %% [tests id=test_concept_two_pass_variance points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_two_pass_variance", concept_two_pass_variance)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_two_pass_variance", concept_two_pass_variance)
+### END HIDDEN TESTS

@@ -235,6 +235,29 @@ import bn_checks
 bn_checks.check_batchnorm_backward(batchnorm_backward, batchnorm_forward)
 ### END HIDDEN TESTS
 
+# %% [written id=written_variance_branch points=2]
+# **Written question (2 points, graded by hand).** Stages 3 to 6 (`sq`, `var`, `sqrtvar`, `ivar`)
+# form the graph's variance branch. What does the gradient that flows back along this branch
+# stand for, and why is what it adds to $dx_i$ proportional to $x_i - \mu$ (zero for an example
+# at the batch mean)? Answer in two to four sentences, in this cell.
+#
+# ### BEGIN SOLUTION
+# **Model answer.** Moving one input $x_i$ changes the batch variance, and through `ivar` that
+# rescales every normalized value $\hat{x}_k$ of the batch, not only $\hat{x}_i$; the branch carries
+# this effect back, and `dvar` $= -\tfrac12\,\text{ivar}^3\sum_k g_k\,\text{xmu}_k$ says how the
+# loss changes when the batch's spread grows. Since $\sigma^2 = \frac1N\sum_k (x_k-\mu)^2$ and
+# $\sum_k (x_k - \mu) = 0$, $\partial\sigma^2/\partial x_i = \frac2N (x_i - \mu)$, so the branch adds
+# $\frac2N\,\text{xmu}_i\,\text{dvar} = -\frac{\text{ivar}}{N}\,\hat{x}_i\sum_k g_k\hat{x}_k$ to
+# $dx_i$: an example at the mean does not change the spread (to first order), and the examples
+# farthest from the mean change it most.
+#
+# **Rubric (2 points).**
+# - 1 point: the branch carries how the loss depends on the batch variance: $x_i$ changes
+#   $\sigma^2$, which rescales all the $\hat{x}_k$ (`dvar` sums that up).
+# - 1 point: $\partial\sigma^2/\partial x_i = \frac2N(x_i-\mu)$ (the mean's own change drops out
+#   because the deviations sum to 0), so the contribution is proportional to $x_i - \mu$.
+# ### END SOLUTION
+
 # %% [markdown]
 # ## The compact formula
 #
@@ -309,6 +332,30 @@ import bn_checks
 
 bn_checks.check_batchnorm_backward_alt(batchnorm_backward_alt, batchnorm_forward)
 ### END HIDDEN TESTS
+
+# %% [written id=written_statistics_as_constants points=2]
+# **Written question (2 points, graded by hand).** A classmate writes
+# $dx = \text{dout}\cdot\gamma/\sqrt{\sigma^2+\epsilon}$, treating the batch mean and variance as
+# constants. Why is that wrong for the training-mode forward pass? In which mode of the layer is
+# a gradient of this form right, and with which variance? Answer in two to four sentences, in this
+# cell.
+#
+# ### BEGIN SOLUTION
+# **Model answer.** In training mode $\mu$ and $\sigma^2$ are computed from the batch, so every
+# input $x_i$ reaches every output through them, and the chain rule adds the two paths the
+# classmate dropped: through the mean, $-\frac{\text{ivar}}{N}\sum_k g_k$, and through the variance,
+# $-\frac{\text{ivar}}{N}\,\hat{x}_i\sum_k g_k\hat{x}_k$, the last two terms of the boxed formula. (A
+# symptom: the right $dx$ sums to 0 over the batch, the classmate's in general does not.) In inference mode
+# the layer normalizes with the moving statistics, which are constants for the batch, so there
+# $dx = \text{dout}\cdot\gamma/\sqrt{\text{moving\_variance}+\epsilon}$ is exact, with the moving
+# variance instead of the batch's.
+#
+# **Rubric (2 points).**
+# - 1 point: in training mode the statistics depend on the whole batch, so $dx$ also has the paths
+#   through the mean and through the variance (naming them, or the two missing terms).
+# - 1 point: right in inference mode (or for a Keras layer with `trainable=False`), where the moving
+#   statistics are constants, with $\sqrt{\text{moving\_variance}+\epsilon}$.
+# ### END SOLUTION
 
 # %% [markdown]
 # ## Staged versus compact: same numbers, different speed
@@ -392,3 +439,103 @@ for name, ours, theirs in zip(["dx", "dgamma", "dbeta"], grads_ours, grads_keras
 # The differences are float32 rounding: your NumPy backward and TensorFlow's automatic
 # differentiation compute the same gradient. Next lesson: batch normalization after a
 # convolution, where each channel is one feature.
+
+# %% [markdown]
+# ## Concept checks
+#
+# Four short questions on this lesson, one point each. Store each answer in the variable the
+# question names: the letter of your choice as a string (for example `"c"`), or a number. The
+# check under it says whether it is right, and why each choice is right or wrong.
+#
+# **Concept check 1.** In the staged graph, which values feed two stages, so that the two
+# gradients coming back to each of them add up (rule 4)? Store the letter in
+# `concept_two_branch_values`.
+#
+# - (a) `mu` and `var`
+# - (b) `x` and `xmu`
+# - (c) `x_hat` and `ivar`
+# - (d) only `x`
+
+# %% [answer id=concept_two_branch_values]
+### BEGIN SOLUTION
+concept_two_branch_values = "b"
+### END SOLUTION
+
+# %% [tests id=test_concept_two_branch_values points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_two_branch_values", concept_two_branch_values)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_two_branch_values", concept_two_branch_values)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 2.** One feature of a batch is $x = [1, 2, 3, 6]$ (lesson 1's feature 0: mean 3,
+# biased variance 3.5), $\epsilon = 10^{-3}$, and the gradient from above is
+# $\text{dout} = [1, 0, 0, 1]$. What is $d\gamma$ for this feature? Store the number (three
+# significant digits are enough) in `concept_dgamma_value`.
+
+# %% [answer id=concept_dgamma_value]
+### BEGIN SOLUTION
+concept_dgamma_value = (-2 + 3) / (3.5 + 1e-3) ** 0.5
+### END SOLUTION
+
+# %% [tests id=test_concept_dgamma_value points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_dgamma_value", concept_dgamma_value)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_dgamma_value", concept_dgamma_value)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 3.** For one feature in training mode, what is $\sum_i dx_i$, the sum of `dx`
+# over the batch? Store the letter in `concept_dx_sum`.
+#
+# - (a) 0, but only when $\epsilon \ll \sigma^2$
+# - (b) $\gamma\, d\beta / \sqrt{\sigma^2+\epsilon}$
+# - (c) 0, for every `dout`, $\gamma$ and $\epsilon$
+# - (d) it depends on `dout`: there is no general rule
+
+# %% [answer id=concept_dx_sum]
+### BEGIN SOLUTION
+concept_dx_sum = "c"
+### END SOLUTION
+
+# %% [tests id=test_concept_dx_sum points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_dx_sum", concept_dx_sum)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_dx_sum", concept_dx_sum)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 4.** A batch of one example, $x = [[4.0]]$, goes through the layer in training
+# mode with $\gamma = 2$, $\beta = 0$ and $\epsilon = 10^{-3}$; the gradient from above is
+# $\text{dout} = [[1.0]]$. What is `dx`? Store the number in `concept_dx_batch_of_one`.
+
+# %% [answer id=concept_dx_batch_of_one]
+### BEGIN SOLUTION
+concept_dx_batch_of_one = 0.0
+### END SOLUTION
+
+# %% [tests id=test_concept_dx_batch_of_one points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_dx_batch_of_one", concept_dx_batch_of_one)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_dx_batch_of_one", concept_dx_batch_of_one)
+### END HIDDEN TESTS

@@ -239,6 +239,34 @@ print("after:  mean", np.round(normalized.mean(axis=(0, 1, 2)), 2) + 0.0, " std"
 # std 1 (here $\gamma = 1$, $\beta = 0$, and every variance is much larger than
 # $\epsilon$).
 
+# %% [written id=written_spatial_statistics points=3]
+# **Written question (3 points, graded by hand).** Spatial batch norm keeps one mean and one
+# variance per channel, computed over $N$, $H$ and $W$. Why share them over the positions
+# $(h, w)$, instead of keeping one mean and variance per position and channel, as batch norm on
+# the flattened feature map would? And what changes when a training batch holds a single image
+# ($N = 1$)? Answer in two to four sentences, in this cell.
+#
+# ### BEGIN SOLUTION
+# **Model answer.** A convolution applies the same filter at every position, so a channel
+# measures the same feature everywhere; shared statistics normalize a pattern the same way
+# wherever it appears (Ioffe and Szegedy's "convolutional property"), while per-position
+# statistics would treat it differently at each place. Shared statistics are also estimated from
+# $N \cdot H \cdot W$ values each, instead of $H \cdot W \cdot C$ pairs estimated from only $N$ values
+# each. With $N = 1$ each channel still has $H \cdot W$ values (676 for a 26×26 map), so training
+# mode still normalizes (unlike a dense layer's batch of one, where $\hat{x} = 0$), but the
+# statistics are those of one image: they are noisier, remove that image's own per-channel mean
+# and contrast, and can differ from the moving statistics used at inference.
+#
+# **Rubric (3 points).**
+# - 1 point: same filter at every position, so one channel is one feature, normalized the same way
+#   at every position.
+# - 1 point: estimation: each statistic from $N \cdot H \cdot W$ values (and only $C$ of each), where
+#   per-position statistics would rest on $N$ values each.
+# - 1 point: $N = 1$: it still works ($H \cdot W$ values per channel, $\hat{x}$ not all 0), but the
+#   statistics describe a single image: noisy, and a mismatch with the moving statistics at
+#   inference (also accept: it becomes a per-image normalization).
+# ### END SOLUTION
+
 # %% [markdown]
 # ## What this means in Keras
 #
@@ -286,3 +314,128 @@ for lyr in model.layers:
 # used at inference. After a 4-filter convolution, BN adds $4 \times 4 = 16$ parameters,
 # 8 of them trainable, whatever the image size: the cost of BN grows with the number of
 # channels, not with $H \times W$.
+
+# %% [written id=written_conv_bias points=2]
+# **Written question (2 points, graded by hand).** The convolution in this lesson's figure of
+# per-channel statistics adds a bias per channel (`bias = [-1, 0, 2, 5]`), yet after spatial batch
+# norm every channel has mean 0. Why is a convolution's bias redundant in front of batch norm in
+# training mode, and what gradient does it receive? Which parameter of batch norm takes over its
+# role? Answer in two to four sentences, in this cell.
+#
+# ### BEGIN SOLUTION
+# **Model answer.** Adding $b_c$ to every value of channel $c$ adds $b_c$ to that channel's batch
+# mean and leaves its variance unchanged, so $x - \mu_c$, and with it the output, does not depend
+# on $b_c$. Its gradient is therefore 0: $db_c = \sum_{n,h,w} dx_{nhwc}$, and $dx$ sums to 0 over
+# the values of a channel (lesson 3). The shift $\beta_c$ takes over the bias's role, as Ioffe and
+# Szegedy note, so `Conv2D(..., use_bias=False)` before `BatchNormalization` loses nothing.
+#
+# **Rubric (2 points).**
+# - 1 point: the bias shifts the channel's mean by the same amount and not its variance, so the
+#   mean subtraction cancels it.
+# - 1 point: its gradient is 0 (the sum of $dx$ over a channel), or: $\beta$ takes over its role.
+# ### END SOLUTION
+
+# %% [markdown]
+# ## Concept checks
+#
+# Four short questions on this lesson, one point each. Store each answer in the variable the
+# question names: the letter of your choice as a string (for example `"c"`), or a number. The
+# check under it says whether it is right, and why each choice is right or wrong.
+#
+# **Concept check 1.** How many parameters (`count_params()`, trainable and non-trainable) does
+# the `BatchNormalization` layer of this model have?
+#
+# ```python
+# keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3), keras.layers.BatchNormalization()])
+# ```
+#
+# Store the number in `concept_bn_params_after_conv`.
+
+# %% [answer id=concept_bn_params_after_conv]
+### BEGIN SOLUTION
+concept_bn_params_after_conv = 4 * 32
+### END SOLUTION
+
+# %% [tests id=test_concept_bn_params_after_conv points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_bn_params_after_conv", concept_bn_params_after_conv)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_bn_params_after_conv", concept_bn_params_after_conv)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 2.** A convolution's output has shape $(8, 26, 26, 32)$, in NHWC. Spatial batch
+# norm computes each channel's batch mean as the average of how many values? Store the number in
+# `concept_values_per_mean`.
+
+# %% [answer id=concept_values_per_mean]
+### BEGIN SOLUTION
+concept_values_per_mean = 8 * 26 * 26
+### END SOLUTION
+
+# %% [tests id=test_concept_values_per_mean points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_values_per_mean", concept_values_per_mean)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_values_per_mean", concept_values_per_mean)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 3.** A tensor in PyTorch's NCHW layout, of shape $(N, C, H, W)$, goes through
+# `keras.layers.BatchNormalization` in training mode. Which layer normalizes each channel over
+# $N$, $H$ and $W$? Store the letter in `concept_channels_first_axis`.
+#
+# - (a) `BatchNormalization()`, with the default `axis=-1`
+# - (b) `BatchNormalization(axis=1)`
+# - (c) `BatchNormalization(axis=(0, 2, 3))`
+# - (d) none of them: first reshape the tensor with `x.reshape(-1, C)`
+
+# %% [answer id=concept_channels_first_axis]
+### BEGIN SOLUTION
+concept_channels_first_axis = "b"
+### END SOLUTION
+
+# %% [tests id=test_concept_channels_first_axis points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_channels_first_axis", concept_channels_first_axis)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_channels_first_axis", concept_channels_first_axis)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 4.** For `x` of shape $(N, H, W, C)$, which NumPy expression gives the
+# per-channel batch means that spatial batch norm uses? Store the letter in
+# `concept_nhwc_mean_axes`.
+#
+# - (a) `x.mean(axis=0)`
+# - (b) `x.mean(axis=(1, 2))`
+# - (c) `x.mean(axis=-1)`
+# - (d) `x.mean(axis=(0, 1, 2))`
+
+# %% [answer id=concept_nhwc_mean_axes]
+### BEGIN SOLUTION
+concept_nhwc_mean_axes = "d"
+### END SOLUTION
+
+# %% [tests id=test_concept_nhwc_mean_axes points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_nhwc_mean_axes", concept_nhwc_mean_axes)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_nhwc_mean_axes", concept_nhwc_mean_axes)
+### END HIDDEN TESTS

@@ -16,6 +16,26 @@ from pathlib import Path
 from typing import Callable
 
 ALL_MODULES = ["bridge", "files", "html", "inputs"]
+ASSIGNMENT = "02_numpy_forward"
+# The class's lesson: its code exercises' points, and its concept checks (1 point each), which every
+# submission built from the solution answers right, whatever its code cells attempt. HONEST: the
+# most an honest, complete submission earns automatically (the written answers wait for a hand grade).
+CODE = {"test_batchnorm_forward": 3, "test_update_moving_stats": 2, "test_batchnorm_inference": 2,
+        "test_batchnorm_layer": 3}
+
+
+def _concept_cells() -> dict[str, int]:
+    import nbformat
+
+    nb = nbformat.read(Path(__file__).resolve().parents[2] / "notebooks" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id", "") for c in nb.cells]
+    return {g: 1 for g in ids if g.startswith("test_concept_")}
+
+
+CONCEPT_CELLS = _concept_cells()
+CONCEPTS = len(CONCEPT_CELLS)
+POINTS = {**CODE, **CONCEPT_CELLS}  # every autograded cell, full marks
+HONEST = sum(POINTS.values())
 # HOSTILE_ONLY=files,html grades only those modules' students (plus two controls): for quick
 # iteration on one class of attack. make test always grades all of them.
 ONLY = [m for m in os.environ.get("HOSTILE_ONLY", "").split(",") if m]

@@ -33,25 +33,24 @@ import base64
 import marshal
 import os
 
-from hostile import Case, Context
+from hostile import CODE, HONEST, Case, Context
 
 POPEN = "_core._dtype.np.f2py.subprocess.Popen"  # numpy imports f2py, which imports subprocess
-FULL = {"test_batchnorm_forward": 3, "test_update_moving_stats": 2, "test_batchnorm_inference": 2,
-        "test_batchnorm_layer": 3}
+FULL = dict(CODE)
 FORWARD_FAILS = {**FULL, "test_batchnorm_forward": 0}  # the attacked cell fails; the others keep their points
 ALL_FAIL = dict.fromkeys(FULL, 0)
 
 CASES: dict[str, Case] = {
-    "bridge_forged_import_popen": Case("suspicious", 10, FORWARD_FAILS, "patches a library attribute (json.dumps)"),
-    "bridge_forged_lib_popen": Case("suspicious", 10, FORWARD_FAILS, "patches a library attribute (json.dumps)"),
-    "bridge_forged_keras_lambda": Case("suspicious", 10, FORWARD_FAILS),
-    "bridge_forged_keras_private_function": Case("suspicious", 10, FORWARD_FAILS),
-    "bridge_malformed_response": Case("suspicious", 10, ALL_FAIL),
+    "bridge_forged_import_popen": Case("suspicious", HONEST, FORWARD_FAILS, "patches a library attribute (json.dumps)"),
+    "bridge_forged_lib_popen": Case("suspicious", HONEST, FORWARD_FAILS, "patches a library attribute (json.dumps)"),
+    "bridge_forged_keras_lambda": Case("suspicious", HONEST, FORWARD_FAILS),
+    "bridge_forged_keras_private_function": Case("suspicious", HONEST, FORWARD_FAILS),
+    "bridge_malformed_response": Case("suspicious", HONEST, ALL_FAIL),
     # the disguise changes nothing: the function is the student's own, called in the kernel
-    "bridge_disguised_function": Case("suspicious", 10, FULL),
-    "bridge_oversize_infinite_stream": Case("suspicious", 10, ALL_FAIL),
-    "bridge_trickle_never_ends": Case("timeout", 10, FORWARD_FAILS, "ran longer than"),
-    "bridge_value_bomb": Case("suspicious", 10, ALL_FAIL),
+    "bridge_disguised_function": Case("suspicious", HONEST, FULL),
+    "bridge_oversize_infinite_stream": Case("suspicious", HONEST, ALL_FAIL),
+    "bridge_trickle_never_ends": Case("timeout", HONEST, FORWARD_FAILS, "ran longer than"),
+    "bridge_value_bomb": Case("suspicious", HONEST, ALL_FAIL),
 }
 
 

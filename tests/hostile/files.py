@@ -25,12 +25,10 @@ import os
 import shutil
 from pathlib import Path
 
-from hostile import Case, Context
+from hostile import CONCEPTS, HONEST, POINTS, Case, Context
 
 A = "02_numpy_forward"
 ROOT = Path(__file__).resolve().parents[2]
-POINTS = {"test_batchnorm_forward": 3, "test_update_moving_stats": 2, "test_batchnorm_inference": 2,
-          "test_batchnorm_layer": 3}
 BUT_LAYER = {"test_batchnorm_forward": 3, "test_update_moving_stats": 2, "test_batchnorm_inference": 2}
 KERNEL_MARKER = "KERNEL-WROTE-THIS"  # written to files by kernels, never printed
 LOG_MARKER = "HIDDEN-INPUT-LOG"
@@ -47,25 +45,25 @@ CASES: dict[str, Case] = {
     "fs_link_to_classmate": Case("suspicious", 0, reason=f"{A}.ipynb is a symbolic link (not graded)"),
     "fs_relative_link_to_classmate": Case("suspicious", 0, reason=f"{A}.ipynb is a symbolic link (not graded)"),
     "fs_folder_link": Case("rejected", 0, reason="is a symlink (not followed)"),
-    "fs_copy_a": Case("suspicious", 10, POINTS, "identical to another submission: fs_copy_b, fs_copy_renamed"),
-    "fs_copy_b": Case("suspicious", 10, POINTS, "identical to another submission: fs_copy_a, fs_copy_renamed"),
-    "fs_copy_renamed": Case("suspicious", 10, POINTS, "identical to another submission: fs_copy_a, fs_copy_b"),
+    "fs_copy_a": Case("suspicious", HONEST, POINTS, "identical to another submission: fs_copy_b, fs_copy_renamed"),
+    "fs_copy_b": Case("suspicious", HONEST, POINTS, "identical to another submission: fs_copy_a, fs_copy_renamed"),
+    "fs_copy_renamed": Case("suspicious", HONEST, POINTS, "identical to another submission: fs_copy_a, fs_copy_b"),
     "fs_copy_of_solution": Case("suspicious", 0, reason="identical to the solution notebook (not graded)"),
-    "fs_timestamp_to_shadow": Case("bad_timestamp", 10, POINTS, "timestamp.txt cannot be read (a symlink, not followed)"),
-    "fs_timestamp_to_gradebook": Case("bad_timestamp", 10, POINTS, "timestamp.txt cannot be read (a symlink, not followed)"),
-    "fs_extra_links_fifo_sparse": Case("suspicious", 10, POINTS, "data.bin is larger than 50 MB (not used)"),
-    "fs_many_submitted_files": Case("suspicious", 10, POINTS, "more than 200 files in the submission folder"),
+    "fs_timestamp_to_shadow": Case("bad_timestamp", HONEST, POINTS, "timestamp.txt cannot be read (a symlink, not followed)"),
+    "fs_timestamp_to_gradebook": Case("bad_timestamp", HONEST, POINTS, "timestamp.txt cannot be read (a symlink, not followed)"),
+    "fs_extra_links_fifo_sparse": Case("suspicious", HONEST, POINTS, "data.bin is larger than 50 MB (not used)"),
+    "fs_many_submitted_files": Case("suspicious", HONEST, POINTS, "more than 200 files in the submission folder"),
     # -- what the kernel writes
-    "fs_kernel_links": Case("graded", 10, POINTS),
-    "fs_kernel_replaces_notebook": Case("graded", 10, POINTS),
-    "fs_kernel_moves_its_folder": Case("graded", 10, POINTS),
-    "fs_kernel_logs_inputs": Case("graded", 10, POINTS),
-    "fs_kernel_sparse_over_file_limit": Case("graded", 10, POINTS),
-    "fs_kernel_sparse_over_quota": Case("kernel_died", 7, BUT_LAYER, "MB to disk (disk quota)"),
-    "fs_kernel_dense_over_quota": Case("kernel_died", 7, BUT_LAYER, "MB to disk (disk quota)"),
-    "fs_kernel_many_files": Case("kernel_died", 7, BUT_LAYER, "more than 2000 files (disk quota)"),
-    "fs_kernel_tmp_hog": Case("kernel_died", 7, BUT_LAYER, "files in its /tmp or other tmpfs"),
-    "fs_kernel_shm_hog": Case("kernel_died", 7, BUT_LAYER, "files in its /tmp or other tmpfs"),
+    "fs_kernel_links": Case("graded", HONEST, POINTS),
+    "fs_kernel_replaces_notebook": Case("graded", HONEST, POINTS),
+    "fs_kernel_moves_its_folder": Case("graded", HONEST, POINTS),
+    "fs_kernel_logs_inputs": Case("graded", HONEST, POINTS),
+    "fs_kernel_sparse_over_file_limit": Case("graded", HONEST, POINTS),
+    "fs_kernel_sparse_over_quota": Case("kernel_died", 7 + CONCEPTS, BUT_LAYER, "MB to disk (disk quota)"),
+    "fs_kernel_dense_over_quota": Case("kernel_died", 7 + CONCEPTS, BUT_LAYER, "MB to disk (disk quota)"),
+    "fs_kernel_many_files": Case("kernel_died", 7 + CONCEPTS, BUT_LAYER, "more than 2000 files (disk quota)"),
+    "fs_kernel_tmp_hog": Case("kernel_died", 7 + CONCEPTS, BUT_LAYER, "files in its /tmp or other tmpfs"),
+    "fs_kernel_shm_hog": Case("kernel_died", 7 + CONCEPTS, BUT_LAYER, "files in its /tmp or other tmpfs"),
 }
 
 

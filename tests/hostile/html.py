@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 
 import nbformat
 
-from hostile import Case, Context
+from hostile import HONEST, Case, Context
 
 CANARY = "window.__xss=1"
 MARKDOWN_PAYLOADS = [
@@ -108,9 +108,9 @@ def build(ctx: Context) -> None:
 
 
 CASES: dict[str, Case] = {
-    "xss_markdown": Case("graded", 10, {"test_batchnorm_forward": 3, "test_batchnorm_layer": 3}),
-    "xss_outputs": Case("graded", 10, {"test_batchnorm_forward": 3, "test_batchnorm_layer": 3}),
-    "xss_metadata": Case("graded", 10, {"test_batchnorm_forward": 3, "test_batchnorm_layer": 3}),
+    "xss_markdown": Case("graded", HONEST, {"test_batchnorm_forward": 3, "test_batchnorm_layer": 3}),
+    "xss_outputs": Case("graded", HONEST, {"test_batchnorm_forward": 3, "test_batchnorm_layer": 3}),
+    "xss_metadata": Case("graded", HONEST, {"test_batchnorm_forward": 3, "test_batchnorm_layer": 3}),
 }
 
 

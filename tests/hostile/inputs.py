@@ -9,10 +9,8 @@ folder named ``..`` cannot exist; ids from zip exports, where it can, are in tes
 
 from __future__ import annotations
 
-from hostile import Case, Context
+from hostile import HONEST, POINTS, Case, Context
 
-POINTS = {"test_batchnorm_forward": 3, "test_update_moving_stats": 2, "test_batchnorm_inference": 2,
-          "test_batchnorm_layer": 3}
 TIMESTAMPS = {  # student -> (timestamp.txt bytes, a phrase of the reason)
     "ts_garbage": (b"yesterday, around noon\n", "not a time"),
     "ts_lenient": (b"12", "not a time"),  # nbgrader's parse_utc reads it as the 12th of this month
@@ -29,9 +27,9 @@ BAD_IDS = {  # folder name -> a phrase of the reason
     "x" * 65: "longer than 64 characters",
 }
 CASES: dict[str, Case] = {
-    **{s: Case("bad_timestamp", 10, POINTS, why) for s, (_, why) in TIMESTAMPS.items()},
+    **{s: Case("bad_timestamp", HONEST, POINTS, why) for s, (_, why) in TIMESTAMPS.items()},
     # -0200 is two hours, not 200 seconds as nbgrader's parse_utc reads it: 1 h after the deadline
-    "ts_offset_late": Case("late", 10, POINTS, "1 h 0 min after the deadline"),
+    "ts_offset_late": Case("late", HONEST, POINTS, "1 h 0 min after the deadline"),
     **{s: Case("rejected", 0, reason=why) for s, why in BAD_IDS.items()},
     "linked_folder": Case("rejected", 0, reason="linked_folder/02_numpy_forward is a symlink (not followed)"),
     "file_not_folder": Case("rejected", 0, reason="file_not_folder/02_numpy_forward is not a folder"),

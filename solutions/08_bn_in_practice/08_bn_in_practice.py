@@ -602,15 +602,13 @@ bncourse.record("ft_acc_bn_updated", results["BN updated"][0], "{:.4f}")
 # normalized with the moving statistics: the train/inference gap of lesson 6, made worse by
 # small batches.
 
-# %% [markdown]
-# ### Written question 1 (2 points, graded by hand)
-#
-# In a few sentences: why does fine-tuning with small batches, while BN statistics are
-# updated, hurt a pretrained network, even on the fine-tuning classes themselves? And what
-# would you do instead if the new images really did differ from the pretraining images (say,
-# another scanner with other contrast)? Use what you measured above.
-
 # %% [written id=written_finetune_bn points=2]
+# **Written question (2 points, graded by hand).** Why does fine-tuning with small batches, while
+# BN statistics are updated, hurt a pretrained network, even on the fine-tuning digits
+# themselves? And what would you do instead if the new images really did differ from the
+# pretraining images (say, another scanner with another contrast)? Use what you measured above;
+# answer in three to six sentences, in this cell.
+#
 # ### BEGIN SOLUTION
 # **Model answer.** With BN updated, every training step normalizes each layer with the mean
 # and variance of a batch of 8 images of two digits. Those statistics are noisy (8 samples)
@@ -627,13 +625,14 @@ bncourse.record("ft_acc_bn_updated", results["BN updated"][0], "{:.4f}")
 # or use larger batches, or a normalization that does not depend on the batch (GroupNorm,
 # LayerNorm: lesson 7).
 #
-# **Rubric (2 points).** 1 point: the statistics of small or skewed batches are noisy or
-# unrepresentative, they replace the pretrained moving statistics, and the network is then
-# evaluated with statistics unlike those it was trained with (mentioning either the drift of
-# the moving statistics or the batch-versus-moving mismatch earns the point; the 0.6% or the
-# measured drop is not required). 1 point: a sound remedy for a real shift: re-estimate the
-# statistics on enough new data and then freeze them, or larger batches, or a batch-independent
-# normalization; "just freeze BN" alone earns half of this point when the inputs shifted.
+# **Rubric (2 points).**
+# - 1 point: the statistics of small or skewed batches are noisy or unrepresentative, they
+#   replace the pretrained moving statistics, and the network is then evaluated with statistics
+#   unlike those it was trained with (either the drift of the moving statistics or the
+#   batch-versus-moving mismatch earns the point; the 0.6% or the measured drop is not required).
+# - 1 point: a sound remedy for a real shift: re-estimate the statistics on enough new data and
+#   then freeze them, or larger batches, or a batch-independent normalization; "just freeze BN"
+#   alone earns half of this point when the inputs really shifted.
 # ### END SOLUTION
 
 # %% [markdown]
@@ -743,14 +742,12 @@ bncourse.record("fold_conv_argmax_agreement", agreement, "{:.4f}")
 # order. The folded network has no BN layer left: per channel it stores one bias instead of
 # BN's four vectors (336 numbers fewer here), and runs one operation fewer per layer.
 
-# %% [markdown]
-# ### Written question 2 (2 points, graded by hand)
-#
-# When is folding BN into the preceding convolution exact (up to float rounding), and why?
-# What would change if you compared the two networks with the BN network in training mode, or
-# if you continued training the folded network with `fit`?
-
 # %% [written id=written_fold_exact points=2]
+# **Written question (2 points, graded by hand).** When is folding BN into the preceding
+# convolution exact (up to float rounding), and why? What would change if you compared the two
+# networks with the BN network in training mode, or if you went on training the folded network
+# with `fit`? Answer in three to five sentences, in this cell.
+#
 # ### BEGIN SOLUTION
 # **Model answer.** Folding is exact when BN runs in inference mode: it then uses fixed moving
 # statistics, so per output channel it is a fixed affine map $y = s\,z + t$ of the
@@ -764,11 +761,11 @@ bncourse.record("fold_conv_argmax_agreement", agreement, "{:.4f}")
 # BN's batch statistics (and their effect on training); its results would no longer match the
 # BN network's, so fold once, after training, for serving.
 #
-# **Rubric (2 points).** 1 point: exact in inference mode because BN then is a fixed per-channel
-# affine map that composes with the linear convolution (the argument, not only the claim).
-# 1 point: training mode uses batch statistics that vary with the batch, so the fold does not
-# hold; and training the folded model trains a network without BN (either half of this earns
-# half a point).
+# **Rubric (2 points).**
+# - 1 point: exact in inference mode because BN then is a fixed per-channel affine map, which
+#   composes with the linear convolution into one convolution (the argument, not only the claim).
+# - 1 point: training mode uses batch statistics that vary with the batch, so the fold does not
+#   hold; and training the folded model trains a network without BN (each half earns half a point).
 # ### END SOLUTION
 
 # %% [markdown]

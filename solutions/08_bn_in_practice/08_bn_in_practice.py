@@ -17,8 +17,8 @@
 # following its documentation. Every claim about Keras is checked against the installed
 # Keras source; the cells print the lines they rely on, with their file and line numbers.
 #
-# In our runs on a 2-core CPU the whole notebook took about 20 s (the last cell prints your
-# own time). While it is autograded, the demonstrations (MNIST training) are skipped.
+# In our runs on a 2-core CPU the whole notebook took about 20 s on an idle machine and about
+# 50 s when other jobs shared it (the last cell prints your own time). While it is autograded, the demonstrations (MNIST training) are skipped.
 #
 # Errors show the lines of your own code that led to them, and a failed check shows its
 # message; run `%xmode Minimal` in a cell for one-line errors, `%xmode Context` to switch
@@ -157,7 +157,7 @@ for key, value in torch_state.items():
     print(f"{key:20s} {value}")
 
 # %% [markdown]
-# ## Exercise 1 · From PyTorch to Keras
+# ### Exercise 1 · From PyTorch to Keras
 #
 # Write `torch_bn_to_keras(state)`, returning a pair `(kwargs, weights)` such that
 #
@@ -238,7 +238,7 @@ print(f"running mean after the step: max |Keras - PyTorch| = "
 print("running variance, PyTorch / Keras:", np.asarray(state_after["running_var"] / np.asarray(dense_bn.moving_variance)))
 
 # %% [markdown]
-# ## Exercise 2 · From Keras to PyTorch
+# ### Exercise 2 · From Keras to PyTorch
 #
 # Write `keras_bn_to_torch(layer)`: the state of the PyTorch layer equal to a built Keras
 # `BatchNormalization` layer, as a dict with PyTorch's names `"weight"`, `"bias"`,
@@ -473,7 +473,7 @@ print("base(inputs, training=False), base trainable, fit: moving mean changed:",
 # layer's own flag: `trainable=False` on **every** BN layer, and a `compile` after changing
 # it (Keras reads `trainable` when it compiles: the docstring of `BatchNormalization` says so).
 #
-# ## Exercise 3 · Freeze every BN layer
+# ### Exercise 3 · Freeze every BN layer
 #
 # Write `freeze_batchnorm(model)`: set `trainable = False` on every `BatchNormalization`
 # layer of `model` and return the model (the same object, so that
@@ -654,7 +654,7 @@ bncourse.record("ft_acc_bn_updated", results["BN updated"][0], "{:.4f}")
 # channel has its own scale, and in HWIO the output channels are the **last** axis. (PyTorch
 # stores conv kernels as OIHW, output channels first: the same fold scales axis 0 there.)
 #
-# ## Exercise 4 · Fold BN into the Conv2D
+# ### Exercise 4 · Fold BN into the Conv2D
 #
 # Write `fold_bn_into_conv(conv_kernel, conv_bias, gamma, beta, moving_mean, moving_var,
 # epsilon)` returning `(kernel, bias)`: the kernel and bias of one `Conv2D` equal to
@@ -916,4 +916,4 @@ concept_checks.check_concept("concept_fold_scale", concept_fold_scale)
 #   The folded network predicts the same digits, with probabilities equal to float32 rounding.
 
 # %% [code]
-print(f"this notebook: {bncourse.elapsed():.0f} s (in our run, 2-core CPU: about 20 s)")
+print(f"this notebook: {bncourse.elapsed():.0f} s (in our runs, 2-core CPU: about 20 s idle, 50 s shared)")

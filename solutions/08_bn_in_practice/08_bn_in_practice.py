@@ -17,7 +17,7 @@
 # following its documentation. Every claim about Keras is checked against the installed
 # Keras source; the cells print the lines they rely on, with their file and line numbers.
 #
-# In our runs on a 2-core CPU the whole notebook took about 20 s on an idle machine and about
+# In our runs on a 2-core CPU the whole notebook took about 25 s on an idle machine and about
 # 50 s when other jobs shared it (the last cell prints your own time). While it is autograded, the demonstrations (MNIST training) are skipped.
 #
 # Errors show the lines of your own code that led to them, and a failed check shows its
@@ -916,4 +916,4 @@ concept_checks.check_concept("concept_fold_scale", concept_fold_scale)
 #   The folded network predicts the same digits, with probabilities equal to float32 rounding.
 
 # %% [code]
-print(f"this notebook: {bncourse.elapsed():.0f} s (in our runs, 2-core CPU: about 20 s idle, 50 s shared)")
+print(f"this notebook: {bncourse.elapsed():.0f} s (in our runs, 2-core CPU: about 25 s idle, 50 s shared)")

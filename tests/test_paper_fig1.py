@@ -12,9 +12,9 @@ import re
 
 import numpy as np
 import pytest
-from conftest import ROOT
 
 from bngrader import nbsource, paper_fig1
+from conftest import ROOT
 
 RESULTS = ROOT / "bncourse" / "paper" / "fig1_50k.json"
 LESSON = ROOT / "solutions" / "07_bn_experiments" / "07_bn_experiments.py"

@@ -1,8 +1,8 @@
 """Lesson 7's Figure 1 at the paper's length: both nets, 50,000 SGD steps, three seeds, fast.
 
-    bngrader paper-fig1                     # the full run: writes bncourse/paper/fig1_50k.json
-    bngrader paper-fig1 --steps 2000 --out /tmp/short.json --compare-naive
-                                            # a short run, checked against the lesson's Trainer
+    bngrader paper-fig1 --compare-naive 2000    # make paper-fig1: a 2,000-step check against the lesson's
+                                                # Trainer, then the full run: bncourse/paper/fig1_50k.json
+    bngrader paper-fig1 --steps 4000 --out /tmp/short.json   # a short run elsewhere
 
 The nets, their initial weights and their mini-batches are lesson 7's (``FIG1``: sigmoid,
 N(0, 0.05^2) hidden kernels, batch 60, learning rate 0.5, plain SGD; BN momentum 0.9; the first
@@ -11,7 +11,7 @@ and :func:`~bncourse.experiments.reinitialize`, the mini-batches from the same s
 :meth:`bncourse.experiments.Trainer.train`, so for the same seed both paths start from the same
 weights and see the same batches. What differs is how the steps run: the seeds train together as
 one batch of networks (stacked weights, one batched matmul per layer), many steps per call in one
-XLA-compiled (``jit_compile=True``) while loop. See :func:`main` for what the results file holds.
+XLA-compiled (``jit_compile=True``) while loop. :func:`main` says what the results file holds.
 
 Nothing here goes to students: the file it writes does (``bncourse/paper/``), and lesson 7 plots it.
 """
@@ -426,6 +426,12 @@ def run(seeds, steps: int, jobs: int, every: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Train, then write the results file (JSON, about 24 kB for 50,000 steps): ``step`` (the evaluation
+    steps) and ``acc`` (per net, ``"mean"`` and ``"per_seed"`` test-accuracy curves at those steps);
+    ``best_acc``; ``ratios`` (per length, 3,000 steps and the full run: the lesson's ratios, from
+    :func:`ratios`); ``settings``, ``trainer``, ``command``, ``date``, ``machine``, ``versions``,
+    ``wall_time_s``, ``cpu_time_s``, ``load_average``; with ``--compare-naive``, ``naive_check``
+    (:func:`naive_check`). One progress line per net every 5,000 steps."""
     argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(prog="bngrader paper-fig1", description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=STEPS, help="SGD steps per net (default: the paper's 50,000)")

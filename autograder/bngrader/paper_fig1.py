@@ -443,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="first train both nets STEPS steps with the lesson's Trainer and with the fast trainer: "
                         "time per 1,000 steps and the largest difference of their curves (in the results file)")
     p.add_argument("--progress-every", type=int, default=5000, help="one progress line per net every N steps")
+    p.add_argument("--against", type=Path, metavar="FILE",
+                   help="then compare the seed-averaged curves with FILE's (e.g. the committed results, with --out "
+                        "elsewhere): exit status 1 if they differ by more than 0.01 anywhere or at other steps")
     args = p.parse_args(argv)
     if args.steps < 100 or args.compare_naive % 100:
         p.error("--steps must be at least 100 and --compare-naive a multiple of 100")
@@ -482,7 +485,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fig1_step_ratio {r['fig1_step_ratio']}, fig1_step_ratio_90pct {r['fig1_step_ratio_90pct']} at "
           f"{args.steps:,} steps; {result['wall_s']:.0f} s, load average {out['load_average']['during_1min_mean']} "
           f"(1-minute, mean during the run); wrote {args.out}")
-    return 0
+    return compare(out, json.loads(args.against.read_text()), args.against) if args.against else 0
+
+
+def compare(fresh: dict, committed: dict, name, tolerance: float = 0.01) -> int:
+    """0 if ``fresh``'s seed-averaged curves are those of ``committed`` (same steps, each point
+    within ``tolerance``: round-off may differ on another CPU), else 1; prints the differences."""
+    if fresh["step"] != committed["step"]:
+        print(f"the evaluation steps differ from {name}'s")
+        return 1
+    worst = {n: float(np.abs(np.array(fresh["acc"][n]["mean"]) - np.array(committed["acc"][n]["mean"])).max())
+             for n in committed["acc"]}
+    print(f"largest difference of the seed-averaged curves from {name}: "
+          + ", ".join(f"{n} {d:.4f}" for n, d in worst.items()))
+    return int(max(worst.values()) > tolerance)
 
 
 if __name__ == "__main__":

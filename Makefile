@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LAB_PORT ?= 8888
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test sources release validate grade benchmark benchmark-grading bundle progress env clean-env
+.PHONY: lab test sources release validate grade benchmark benchmark-grading bundle progress paper-fig1 env clean-env
 
 env: $(STAMP)
 
@@ -59,6 +59,12 @@ benchmark: $(STAMP)
 
 benchmark-grading: $(STAMP)
 	$(BIN)/bngrader bench-grading $(BENCH_ARGS)
+
+# Lesson 7's Figure 1 at the paper's length: both nets, 50,000 SGD steps, 3 seeds (minutes on 2 cores), after a
+# 2,000-step check against the lesson's own trainer. Writes bncourse/paper/fig1_50k.json, which lesson 7 plots:
+# commit it. make paper-fig1 PAPER_ARGS="--jobs 1" (bngrader paper-fig1 --help)
+paper-fig1: $(STAMP)
+	$(BIN)/bngrader paper-fig1 --compare-naive 2000 $(PAPER_ARGS)
 
 # What students receive: one zip (instructor/bundle/batchnorm-course-<version>.zip), allow-listed
 # and scanned for solutions and hidden tests. make bundle BUNDLE_ARGS="--out /some/where.zip"

@@ -55,6 +55,7 @@ def test_bundle_holds_exactly_the_allow_list(built):
     lessons = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb"))
     expected = ({f"notebooks/{a}/{a}.ipynb" for a in lessons} | {f"bncourse/expected/{a}.json" for a in lessons}
                 | {f"bncourse/{p.name}" for p in (ROOT / "bncourse").glob("*.py")}
+                | {f"bncourse/paper/{p.name}" for p in (ROOT / "bncourse" / "paper").glob("*.json")}
                 | {f"data/mnist/{p.name}" for p in (ROOT / "data" / "mnist").iterdir()}
                 | {"README.md", "Makefile", "requirements.txt", "pyproject.toml", "environment.yml",
                    "nbgrader_config.py", "LICENSE", "CITATION.cff", ".gitignore"})

@@ -37,6 +37,8 @@ NAME = "batchnorm-course"
 #: (tests/test_bundle.py checks the list against the notebooks and the package itself).
 BNCOURSE_MODULES = ("__init__", "casecheck", "checks", "concepts", "data", "experiments", "gradcheck", "keras_compare",
                     "plotting", "practicecheck", "progress", "results", "setup", "widgets")
+#: results of full-length runs that lessons plot (``bngrader paper-fig1`` writes them; data, no code)
+PAPER_FILES = ("fig1_50k.json",)
 MNIST_FILES = ("README.md", "SHA256SUMS", "t10k-images.idx3-ubyte.gz", "t10k-labels.idx1-ubyte.gz",
                "train-images.idx3-ubyte.gz", "train-labels.idx1-ubyte.gz")
 COPIED = ("LICENSE", "CITATION.cff")  # CC BY 4.0 and MNIST's CC BY-SA 3.0 ask for attribution
@@ -104,6 +106,7 @@ def copied_files(root: Path) -> list[str]:
     files = [f"notebooks/{a}/{a}.ipynb" for a in assignments(root)]
     files += [f"bncourse/{m}.py" for m in BNCOURSE_MODULES]
     files += [f"bncourse/expected/{a}.json" for a in assignments(root)]
+    files += [f"bncourse/paper/{f}" for f in PAPER_FILES]
     files += [f"data/mnist/{f}" for f in MNIST_FILES]
     return files + list(COPIED)
 
@@ -343,7 +346,7 @@ license = {{ text = "MIT" }}
 packages = ["bncourse"]
 
 [tool.setuptools.package-data]
-bncourse = ["expected/*.json"]
+bncourse = ["expected/*.json", "paper/*.json"]
 """
 
 STUDENT_ENVIRONMENT = """\
@@ -475,7 +478,8 @@ not sufficient. Hand in the notebook file itself (`notebooks/<lesson>/<lesson>.i
 
 ```
 notebooks/         the lessons, one folder each
-bncourse/          the helper package the notebooks import (data, plotting, widgets, the checks)
+bncourse/          the helper package the notebooks import (data, plotting, widgets, the checks; paper/:
+                   the committed full-length run that lesson 7 plots)
 data/mnist/        MNIST with its SHA-256 checksums (SHA256SUMS)
 requirements.txt   the pinned packages; pyproject.toml makes `pip install -e .` work
 Makefile           make env, make lab, make validate, make progress

@@ -14,6 +14,7 @@
     bngrader expected [--check]           the visible checks' literal answers, from the reference
     bngrader bench-grading [opts]         grade a generated class with stock nbgrader and with grade
     bngrader bundle [--out PATH]          the student bundle: one zip, allow-listed and scanned for leaks
+    bngrader paper-fig1 [opts]            lesson 7's Figure 1 at the paper's 50,000 steps: bncourse/paper/fig1_50k.json
 
 ``python -m bngrader`` is the same command.
 """
@@ -28,7 +29,7 @@ COURSE = ("sources", "release", "validate", "benchmark")
 COMMANDS = {"grade": ("grade", "main"), "export": ("records", "export_main"), "extend": ("late", "extend_main"),
             "handback": ("handback", "main"), "report": ("report", "main"), "source": ("nbsource", "main"),
             "expected": ("make_expected", "main"), "bench-grading": ("bench_grading", "main"),
-            "bundle": ("bundle", "main")}
+            "bundle": ("bundle", "main"), "paper-fig1": ("paper_fig1", "main")}
 
 
 def main(argv: list[str] | None = None) -> int:

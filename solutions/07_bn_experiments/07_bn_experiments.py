@@ -298,6 +298,82 @@ check_fewer_steps(fewer_steps, mean_acc["bn"], mean_acc["no_bn"], eval_steps)
 # these two knobs.
 
 # %% [markdown]
+# ### Figure 1 at the paper's length
+#
+# Does the gap last? The paper trains for 50,000 steps, which takes minutes even with a fast
+# trainer, so the course ships one such run, made by its maintainers (`make paper-fig1` in the
+# course repository): the same two nets, settings (`FIG1`), seeds, initial weights and
+# mini-batches as your run, trained for 50,000 steps and evaluated on the same 5,000 test images,
+# every 100 steps up to step 3,000 and every 500 after. Its first 3,000 steps are therefore your
+# run; on our machine the lesson's own trainer gave exactly the same curves. The cell below loads
+# the run (`bncourse/paper/fig1_50k.json`: the curves, the ratios, the date, machine, versions and
+# wall time) and draws it next to yours. It trains nothing.
+
+# %% [code]
+%%demo
+import json
+from pathlib import Path
+
+paper = json.loads((Path(bncourse.__file__).parent / "paper" / "fig1_50k.json").read_text())
+paper_steps = np.array(paper["step"])
+paper_acc = {name: np.array(curves["per_seed"]) for name, curves in paper["acc"].items()}  # (seeds, evaluations)
+
+fig, axes = plt.subplots(1, 2, figsize=(13, 3.8), sharey=True, constrained_layout=True)
+for ax, steps, runs, title in [
+        (axes[0], eval_steps, acc, f"your run: {FIG1_STEPS:,} steps, seeds {SEEDS}"),
+        (axes[1], paper_steps, paper_acc, f"50,000 steps, committed run of {paper['date']}\n"
+                                          f"{paper['machine']['cpu']} ({paper['machine']['cores']} cores), "
+                                          f"seeds {tuple(paper['settings']['seeds'])}")]:
+    for name, label in [("no_bn", "without BN"), ("bn", "with BN")]:
+        ax.plot(steps, runs[name].mean(axis=0), label=label)
+        ax.fill_between(steps, runs[name].min(axis=0), runs[name].max(axis=0), alpha=0.25)
+    ax.axhline(runs["no_bn"].mean(axis=0).max(), color="gray", linestyle=":", linewidth=1, label="best without BN")
+    ax.set(xlabel="training step", title=title)
+    ax.grid(alpha=0.3)
+axes[1].axvline(FIG1_STEPS, color="black", linestyle="--", linewidth=1, label="where your run ends")
+axes[0].set(ylabel="test accuracy", ylim=(0.85, 0.985))
+for ax in axes:
+    ax.legend(frameon=False, loc="lower right")
+plt.show()
+caption(f"two panels of test accuracy against training step for the nets with and without BN (mean and range over "
+        f"seeds): left, your run of {FIG1_STEPS:,} steps; right, the committed run of 50,000 steps, a dashed line "
+        f"where your run ends; in each, a dotted line at the best seed-averaged accuracy without BN.")
+short, full = paper["ratios"]["3000"], paper["ratios"]["50000"]
+print(f"fig1_step_ratio: your run {step_ratio(mean_acc['bn'], mean_acc['no_bn'], best_nobn)}; committed run "
+      f"{short['fig1_step_ratio']} at 3,000 steps, {full['fig1_step_ratio']} at 50,000 "
+      f"(per seed {full['per_seed_step_ratio']})")
+print(f"fig1_step_ratio_90pct: your run {step_ratio(mean_acc['bn'], mean_acc['no_bn'], 0.9)}; committed run "
+      f"{short['fig1_step_ratio_90pct']} at 3,000 steps, {full['fig1_step_ratio_90pct']} at 50,000")
+print(f"committed run, 50,000 steps: best without BN {paper['best_acc']['no_bn']:.4f}, first at step "
+      f"{full['steps_to_best_nobn']['no_bn']:,}; the BN net reaches it at step {full['steps_to_best_nobn']['bn']:,} "
+      f"and peaks at {paper['best_acc']['bn']:.4f}; trained in {paper['wall_time_s']['total']:.0f} s")
+
+# %% [markdown]
+# **What the longer run shows.** For Figure 1 the paper reports no step count: its caption says
+# that BN "helps the network train faster and achieve higher accuracy", and the text that the BN
+# net "enjoys the higher test accuracy" (section 4.1). Counting steps to a target is how the paper
+# measures speed on ImageNet (section 4.2.2, Figure 3): the steps each net needs to reach the plain
+# Inception's best accuracy, 72.2%, are 13.3 million with BN against 31.0 million without ("less
+# than half"), and 14 times fewer with BN plus a learning rate 5 times higher and other changes
+# (BN-x5). `fig1_step_ratio` is that measure, on our MNIST nets.
+#
+# In the committed run (2-core CPU, three seeds) the ratio falls from 0.633 at 3,000 steps to
+# 0.299 at 50,000: the plain net first reaches its best seed-averaged accuracy, 96.95%, at step
+# 43,500, and the BN net reaches it at step 13,000, in 3.3 times fewer steps. The 90% milestone
+# falls within the first 3,000 steps, so that ratio stays 0.455. The BN net is ahead at 123 of
+# the 124 evaluations and ends higher in every seed, by 0.2 to 0.7 points (its best
+# seed-averaged accuracy is 97.36%). So the gap lasts, as in the paper's Figure 1, and it is small.
+#
+# Read the 0.299 with care. Over its last 30,000 steps the plain net gains less than 0.3 points,
+# so the step at which it first touches its best, and with it the ratio, moves with small
+# fluctuations: per seed the ratio is 0.525, 0.271 and 0.486, and for a target 0.25 points lower
+# (96.7%, reached at step 18,500 without BN and 11,000 with BN) it is 0.59. And the run shows
+# nothing beyond its setting: one 3 × 100 sigmoid net on grayscale MNIST, one learning rate and
+# one initialization (ours; the paper states neither), three seeds, 5,000 test images (one image
+# is 0.02 points). The paper's ImageNet speed-ups came from BN together with higher learning rates
+# and other changes that BN made possible; this experiment does not test those.
+
+# %% [markdown]
 # ## Claim 2 · BN allows higher learning rates
 #
 # The paper argues that BN stops small parameter changes from amplifying through the layers,

@@ -300,6 +300,48 @@ print(f"frozen layer with training=True: max |out - inference output| = "
 bn.trainable = True
 
 # %% [markdown]
+# ### Written question 1 · Fine-tuning with frozen BN layers (2 points, graded by hand)
+#
+# You fine-tune a network pretrained on a large dataset on 500 images of a new task: batch
+# size 32 (16 steps per epoch), 3 epochs, so 48 steps. Compare two choices for its BN layers:
+# `trainable = False`, or left trainable. For each, say which statistics the BN layers
+# normalize with during `fit` and at inference, and what happens to their four weights.
+# Then say which choice you would make, and why. Rest your answer on what this lesson
+# showed; a few sentences are enough. Write in the cell below.
+
+# %% [written id=written_frozen_finetune points=2]
+# ### BEGIN SOLUTION
+# **Model answer.** With `trainable = False`, Keras 3 runs the layer in inference mode: its
+# `call` uses the batch statistics only `if training and self.trainable`. So during `fit`,
+# as at inference, it normalizes with `moving_mean` and `moving_variance`, and nothing
+# updates them; `gamma` and `beta` leave the trainable weights, so the optimizer leaves them
+# alone. The lesson measured it: after two epochs of `fit` all four weights were unchanged,
+# and with `training=True` the layer's output equalled the inference formula (within
+# $2 \cdot 10^{-7}$). Training and inference compute the same function, so what fine-tuning
+# optimizes is what you deploy. (Set it before `compile`, or compile again.)
+#
+# Left trainable, the layer normalizes each batch of 32 new images with that batch's own
+# statistics during `fit`, and the later layers adapt to those. The moving statistics
+# follow only slowly: with momentum 0.99, after 48 steps the pretrained statistics still
+# weigh $0.99^{48} \approx 0.62$. At inference the network then normalizes with a mix of old
+# and new statistics that matches neither what it was fine-tuned with nor the new data:
+# the training/inference gap of lesson 6. The statistics of 32 images are also noisy, and
+# `gamma` and `beta` would be fitted to 500 images.
+#
+# I would freeze the BN layers, as Keras's transfer-learning guide recommends.
+#
+# **Rubric (2 points).**
+#
+# - 1 point: a frozen BN layer normalizes with its moving statistics, in `fit` and with
+#   `training=True`, and none of its four weights changes; backed by the lesson's check cell
+#   or Keras's `if training and self.trainable`. Half a point for only one of the two halves.
+# - 1 point: what goes wrong when left trainable: batch statistics during `fit` against
+#   slowly moving statistics at inference (momentum 0.99: most of the old statistics remain
+#   after 48 steps), or noisy statistics of small batches; and a choice that follows from
+#   it. Half a point for the mechanism without a reasoned choice.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Exercise 2 · A BN network, Keras 3 style
 #
 # Write `build_bn_mlp(hidden_units=(128, 64), momentum=0.99, epsilon=1e-3)`. It returns an
@@ -571,6 +613,46 @@ bncourse.record("fold_argmax_agreement", float((p_trained.argmax(1) == p_folded.
 # rounding. Folding is only valid in inference mode: during training BN uses batch
 # statistics, which change with every batch and cannot be baked into a kernel.
 #
+# ### Written question 2 · When is folding exact? (2 points, graded by hand)
+#
+# Your folded network agreed with the trained one on every test image, and its
+# probabilities differed by about $10^{-6}$ at most. (a) Is folding exact in exact
+# arithmetic? Where does the difference come from? (b) Name two situations in which
+# replacing Dense → BN by one folded Dense layer gives a different function, and say why.
+# Write in the cell below.
+
+# %% [written id=written_folding_exact points=2]
+# ### BEGIN SOLUTION
+# **Model answer.** (a) Yes. In inference mode BN computes $s\,z + (\beta - s\,\mu)$ per
+# feature, with $s = \gamma / \sqrt{\sigma^2_{\text{moving}} + \epsilon}$: fixed numbers.
+# With $z = xW + b$ this is $x\,(W s) + (b - \mu)\,s + \beta$, one Dense layer, the same
+# function for every input. The measured difference (about $1.3 \cdot 10^{-6}$, same class
+# for 100% of the test images) is float32 rounding: the folded layer scales the kernel
+# before the product instead of the product after it, so it rounds at other places, and
+# float32 keeps only about 7 significant digits.
+#
+# (b) Any two of these:
+#
+# - Training mode: BN then uses the statistics of the current batch, which change from batch
+#   to batch; no fixed kernel reproduces that.
+# - Training goes on, or the statistics change (for example re-estimated, as in lesson 6):
+#   the fold uses $\gamma$, $\beta$ and the moving statistics of one moment and must be
+#   redone.
+# - A different epsilon (PyTorch's $10^{-5}$ instead of the layer's $10^{-3}$) changes $s$;
+#   it shows wherever the moving variance is not much larger than $10^{-3}$.
+# - A nonlinearity between the Dense layer and BN (BN after the ReLU): the affine BN map
+#   cannot move through the ReLU into the kernel before it; it can only be folded into the
+#   layer after it.
+#
+# **Rubric (2 points).**
+#
+# - 1 point for (a): exact in exact arithmetic, because inference-mode BN is a fixed affine
+#   map per feature and two affine maps compose to one; the $10^{-6}$ is float32 rounding.
+#   Half a point if the rounding is not explained.
+# - 1 point for (b): half a point for each correct situation with its reason.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # * `keras.layers.BatchNormalization` is your NumPy code: batch statistics and the
@@ -583,3 +665,130 @@ bncourse.record("fold_argmax_agreement", float((p_trained.argmax(1) == p_folded.
 #
 # Lesson 6 moves to convolutions, and to what happens when the moving statistics are not
 # ready by the end of training.
+
+# %% [markdown]
+# ## Concept checks
+#
+# Five short questions on this lesson, one point each. Store each answer in the variable the
+# question names: the letter of your choice as a string (for example `"c"`), or a number. The
+# check under it says whether it is right, and why each choice is right or wrong.
+#
+# **Concept check 1.** A model is `keras.Input(shape=(784,))`, `Dense(200, use_bias=False)`,
+# `BatchNormalization()`, `ReLU()`, `Dense(10)`. How many of its parameters does Keras count
+# as **non-trainable** (the summary's *Non-trainable params*)? Store the number in
+# `concept_bn_nontrainable`.
+
+# %% [answer id=concept_bn_nontrainable]
+### BEGIN SOLUTION
+concept_bn_nontrainable = 2 * 200
+### END SOLUTION
+
+# %% [tests id=test_concept_bn_nontrainable points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_bn_nontrainable", concept_bn_nontrainable)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_bn_nontrainable", concept_bn_nontrainable)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 2.** You set `bn.trainable = False` on a BatchNormalization layer of a
+# model, compile the model again and call `fit`. What does the layer do during `fit`? Store
+# the letter in `concept_trainable_false`.
+#
+# - (a) It normalizes with the batch statistics and updates `moving_mean` and
+#   `moving_variance`; only `gamma` and `beta` stay fixed.
+# - (b) It normalizes with `moving_mean` and `moving_variance`, and none of its four weights
+#   changes.
+# - (c) It normalizes with `moving_mean` and `moving_variance`, and `fit` still updates them.
+# - (d) It normalizes with the batch statistics, and none of its four weights changes.
+
+# %% [answer id=concept_trainable_false]
+### BEGIN SOLUTION
+concept_trainable_false = "b"
+### END SOLUTION
+
+# %% [tests id=test_concept_trainable_false points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_trainable_false", concept_trainable_false)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_trainable_false", concept_trainable_false)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 3.** `model` contains a trainable BatchNormalization layer. Which call
+# normalizes with the statistics of the batch it receives **and** updates the layer's moving
+# statistics? Store the letter in `concept_batch_statistics_call`.
+#
+# - (a) `model.predict(x)`
+# - (b) `model(x)`
+# - (c) `model.evaluate(x, y)`
+# - (d) `model(x, training=True)`
+
+# %% [answer id=concept_batch_statistics_call]
+### BEGIN SOLUTION
+concept_batch_statistics_call = "d"
+### END SOLUTION
+
+# %% [tests id=test_concept_batch_statistics_call points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_batch_statistics_call", concept_batch_statistics_call)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_batch_statistics_call", concept_batch_statistics_call)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 4.** A Dense layer with one output has bias $b = 0.5$. The BN layer after
+# it has $\gamma = 1.2$, $\beta = 0.1$, moving mean $0.8$, moving variance $0.035$ and Keras's
+# default epsilon. You fold the BN layer into the Dense layer as in Exercise 3. What is the
+# folded bias $b'$? Store the number (three significant digits are enough) in
+# `concept_merged_bias`.
+
+# %% [answer id=concept_merged_bias]
+### BEGIN SOLUTION
+concept_merged_bias = (0.5 - 0.8) * 1.2 / (0.035 + 1e-3) ** 0.5 + 0.1
+### END SOLUTION
+
+# %% [tests id=test_concept_merged_bias points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_merged_bias", concept_merged_bias)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_merged_bias", concept_merged_bias)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 5.** You train `build_bn_mlp(hidden_units=(256, 128, 64))` and fold it the
+# way the last section folds your network: each Dense → BN pair becomes one Dense layer with a
+# bias, and the output layer stays as it is. How many **fewer** parameters does the folded
+# network have? Store the number in `concept_merged_params`.
+
+# %% [answer id=concept_merged_params]
+### BEGIN SOLUTION
+concept_merged_params = (4 - 1) * (256 + 128 + 64)
+### END SOLUTION
+
+# %% [tests id=test_concept_merged_params points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_merged_params", concept_merged_params)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_merged_params", concept_merged_params)
+### END HIDDEN TESTS

@@ -191,7 +191,39 @@ print("moving_mean now:", np.asarray(bn.moving_mean)[:4], "...")
 # %% [markdown]
 # Five steps with momentum 0.99 moved the moving mean only $1 - 0.99^5 \approx 5\%$ of the
 # way from 0 toward the batch means. Keep that in mind for lesson 6.
+
+# %% [written id=written_moving_replay points=2]
+# **Written question (2 points, graded by hand).** The cell above recomputed Keras's moving
+# statistics in NumPy after 5 `fit` steps and matched them to about $10^{-7}$. It froze the
+# Dense layer and trained with `shuffle=False`. Why does the check need both? If the Dense
+# layer had been trainable, which of the 5 batch statistics would the NumPy replay have got
+# wrong, and why? And why do the changes that SGD makes to `gamma` and `beta` not matter?
+# Answer in three to five sentences, in this cell.
 #
+# ### BEGIN SOLUTION
+# **Model answer.** The moving statistics are a weighted average of the statistics of the BN
+# layer's *input* $z = xW + b$ on the batches `fit` fed it, in order (batch $j$ of 5 weighs
+# $(1-m)\,m^{4-j}$), so NumPy must know each batch and the $z$ that BN saw for it.
+# `shuffle=False` makes the batches the consecutive slices of 32, in the order of the data.
+# The frozen Dense layer makes $z$ the same function of $x$ at every step, so $z$ computed
+# with the kernel read after `fit` is what BN saw. With a trainable Dense layer, batch $j$
+# would have passed through the kernel after $j$ SGD updates, while the replay uses the
+# kernel after all 5 updates, which never fed BN during those steps: all five batch
+# statistics would be wrong, the first one included. `gamma` and `beta` act after the
+# normalization: the batch statistics are computed on BN's input, and the moving-average
+# update uses only them.
+#
+# **Rubric (2 points).**
+# - 1 point: `shuffle=False` fixes which examples form each batch and their order (the
+#   weights of the average depend on the order); the frozen Dense layer keeps $z = xW + b$
+#   fixed, so the kernel read after `fit` gives the $z$ that BN saw. Half a point for one of
+#   the two.
+# - 1 point: with a trainable Dense layer each batch saw a different kernel, none of them the
+#   final one, so the replay gets every batch wrong (half a point for "all but the first");
+#   and `gamma`, `beta` do not enter the batch statistics or the moving-average update.
+# ### END SOLUTION
+
+# %% [markdown]
 # ### Inference mode
 #
 # `predict` runs the model in inference mode: BN uses the moving statistics and the
@@ -300,48 +332,6 @@ print(f"frozen layer with training=True: max |out - inference output| = "
 bn.trainable = True
 
 # %% [markdown]
-# ### Written question 1 · Fine-tuning with frozen BN layers (2 points, graded by hand)
-#
-# You fine-tune a network pretrained on a large dataset on 500 images of a new task: batch
-# size 32 (16 steps per epoch), 3 epochs, so 48 steps. Compare two choices for its BN layers:
-# `trainable = False`, or left trainable. For each, say which statistics the BN layers
-# normalize with during `fit` and at inference, and what happens to their four weights.
-# Then say which choice you would make, and why. Rest your answer on what this lesson
-# showed; a few sentences are enough. Write in the cell below.
-
-# %% [written id=written_frozen_finetune points=2]
-# ### BEGIN SOLUTION
-# **Model answer.** With `trainable = False`, Keras 3 runs the layer in inference mode: its
-# `call` uses the batch statistics only `if training and self.trainable`. So during `fit`,
-# as at inference, it normalizes with `moving_mean` and `moving_variance`, and nothing
-# updates them; `gamma` and `beta` leave the trainable weights, so the optimizer leaves them
-# alone. The lesson measured it: after two epochs of `fit` all four weights were unchanged,
-# and with `training=True` the layer's output equalled the inference formula (within
-# $2 \cdot 10^{-7}$). Training and inference compute the same function, so what fine-tuning
-# optimizes is what you deploy. (Set it before `compile`, or compile again.)
-#
-# Left trainable, the layer normalizes each batch of 32 new images with that batch's own
-# statistics during `fit`, and the later layers adapt to those. The moving statistics
-# follow only slowly: with momentum 0.99, after 48 steps the pretrained statistics still
-# weigh $0.99^{48} \approx 0.62$. At inference the network then normalizes with a mix of old
-# and new statistics that matches neither what it was fine-tuned with nor the new data:
-# the training/inference gap of lesson 6. The statistics of 32 images are also noisy, and
-# `gamma` and `beta` would be fitted to 500 images.
-#
-# I would freeze the BN layers, as Keras's transfer-learning guide recommends.
-#
-# **Rubric (2 points).**
-#
-# - 1 point: a frozen BN layer normalizes with its moving statistics, in `fit` and with
-#   `training=True`, and none of its four weights changes; backed by the lesson's check cell
-#   or Keras's `if training and self.trainable`. Half a point for only one of the two halves.
-# - 1 point: what goes wrong when left trainable: batch statistics during `fit` against
-#   slowly moving statistics at inference (momentum 0.99: most of the old statistics remain
-#   after 48 steps), or noisy statistics of small batches; and a choice that follows from
-#   it. Half a point for the mechanism without a reasoned choice.
-# ### END SOLUTION
-
-# %% [markdown]
 # ## Exercise 2 · A BN network, Keras 3 style
 #
 # Write `build_bn_mlp(hidden_units=(128, 64), momentum=0.99, epsilon=1e-3)`. It returns an
@@ -436,11 +426,47 @@ bncourse.record("mlp_plain_test_accuracy", histories["without BN"]["val_accuracy
 
 # %% [markdown]
 # In our run (2-core CPU, 5 epochs on 60,000 images) the network with BN had the lower
-# training loss and the higher test accuracy at every epoch, 97.59% against 97.23% at the
-# end, about 0.4 percentage points (your figures are printed above): a real but modest gain on a network this shallow. BN matters more for deeper networks and higher learning rates
-# (lesson 7). Both test accuracies are measured in inference mode, with the moving
+# training loss and the higher test accuracy at every epoch, 97.66% against 97.22% at the
+# end, about 0.4 percentage points (your figures are printed above): a modest gain, in one
+# run, on a network this shallow. BN matters more for deeper networks and higher learning
+# rates (lesson 7). Both test accuracies are measured in inference mode, with the moving
 # statistics, as `evaluate` does.
+
+# %% [written id=written_mlp_evidence points=2]
+# **Written question (2 points, graded by hand).** In our run the network with BN ended at
+# 97.66% test accuracy and the one without BN at 97.22%; the BN network was ahead at every
+# epoch. How strong is this evidence that BN makes this network more accurate? Say what the
+# comparison controls and what it does not, estimate the sampling noise of an accuracy
+# measured on 10,000 test images, and say what you would run to make the claim solid. Answer
+# in three to six sentences, in this cell.
 #
+# ### BEGIN SOLUTION
+# **Model answer.** The comparison controls a lot: the same seed, data order, optimizer,
+# learning rate, batch size, epochs and hidden sizes, and the test set was only watched, never
+# used to choose anything. But it is one run per network. An accuracy near 97.5% on 10,000
+# images has a standard error of about $\sqrt{0.975 \cdot 0.025 / 10^4} \approx 0.16$ points,
+# so the 0.44-point gap is about twice the standard error of a difference
+# ($\approx 0.16 \cdot \sqrt{2} \approx 0.22$): unlikely to come from the test set's noise
+# alone. What one run cannot show is how much the result varies with the seed (initial
+# weights and batch order): if that spread is as large as the gap, another seed could reverse
+# the ranking. The BN network's lead at every epoch, in training loss and in test accuracy,
+# makes a real effect more likely, but it comes from one seed too. To make the claim solid:
+# train both networks with several seeds (say 5 to 10), report the mean and spread of the
+# final accuracy and compare them seed by seed; ideally also tune each network's learning
+# rate. As it stands: a small gain, suggested, not established.
+#
+# **Rubric (2 points).**
+# - 1 point: a calibrated reading: what is controlled (seed, data order, optimizer, sizes) and
+#   that a single seed is the main weakness; the test set's standard error estimated at
+#   roughly 0.15 points (0.2 for the difference), so 0.44 points is about two standard errors.
+#   Half a point without the estimate.
+# - 1 point: what to run (several seeds per network, the mean and spread or a paired
+#   comparison; tuning each network's learning rate is a plus) and a conclusion in proportion
+#   to the evidence. An answer that calls BN's benefit proven by this run earns no point
+#   here.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Example 3, measured: momentum, epsilon, initializers
 #
 # ### Momentum
@@ -613,46 +639,6 @@ bncourse.record("fold_argmax_agreement", float((p_trained.argmax(1) == p_folded.
 # rounding. Folding is only valid in inference mode: during training BN uses batch
 # statistics, which change with every batch and cannot be baked into a kernel.
 #
-# ### Written question 2 · When is folding exact? (2 points, graded by hand)
-#
-# Your folded network agreed with the trained one on every test image, and its
-# probabilities differed by about $10^{-6}$ at most. (a) Is folding exact in exact
-# arithmetic? Where does the difference come from? (b) Name two situations in which
-# replacing Dense → BN by one folded Dense layer gives a different function, and say why.
-# Write in the cell below.
-
-# %% [written id=written_folding_exact points=2]
-# ### BEGIN SOLUTION
-# **Model answer.** (a) Yes. In inference mode BN computes $s\,z + (\beta - s\,\mu)$ per
-# feature, with $s = \gamma / \sqrt{\sigma^2_{\text{moving}} + \epsilon}$: fixed numbers.
-# With $z = xW + b$ this is $x\,(W s) + (b - \mu)\,s + \beta$, one Dense layer, the same
-# function for every input. The measured difference (about $1.3 \cdot 10^{-6}$, same class
-# for 100% of the test images) is float32 rounding: the folded layer scales the kernel
-# before the product instead of the product after it, so it rounds at other places, and
-# float32 keeps only about 7 significant digits.
-#
-# (b) Any two of these:
-#
-# - Training mode: BN then uses the statistics of the current batch, which change from batch
-#   to batch; no fixed kernel reproduces that.
-# - Training goes on, or the statistics change (for example re-estimated, as in lesson 6):
-#   the fold uses $\gamma$, $\beta$ and the moving statistics of one moment and must be
-#   redone.
-# - A different epsilon (PyTorch's $10^{-5}$ instead of the layer's $10^{-3}$) changes $s$;
-#   it shows wherever the moving variance is not much larger than $10^{-3}$.
-# - A nonlinearity between the Dense layer and BN (BN after the ReLU): the affine BN map
-#   cannot move through the ReLU into the kernel before it; it can only be folded into the
-#   layer after it.
-#
-# **Rubric (2 points).**
-#
-# - 1 point for (a): exact in exact arithmetic, because inference-mode BN is a fixed affine
-#   map per feature and two affine maps compose to one; the $10^{-6}$ is float32 rounding.
-#   Half a point if the rounding is not explained.
-# - 1 point for (b): half a point for each correct situation with its reason.
-# ### END SOLUTION
-
-# %% [markdown]
 # ## Summary
 #
 # * `keras.layers.BatchNormalization` is your NumPy code: batch statistics and the
@@ -695,31 +681,30 @@ concept_checks.check_concept("concept_bn_nontrainable", concept_bn_nontrainable)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# **Concept check 2.** You set `bn.trainable = False` on a BatchNormalization layer of a
-# model, compile the model again and call `fit`. What does the layer do during `fit`? Store
-# the letter in `concept_trainable_false`.
+# **Concept check 2.** You build a model with a BatchNormalization layer, keep Keras's default
+# initializers, and before any training call `model.predict` on images where one of the
+# layer's input features has mean 5 and standard deviation 3. What does the BN layer output
+# for that feature? Store the letter in `concept_untrained_inference`.
 #
-# - (a) It normalizes with the batch statistics and updates `moving_mean` and
-#   `moving_variance`; only `gamma` and `beta` stay fixed.
-# - (b) It normalizes with `moving_mean` and `moving_variance`, and none of its four weights
-#   changes.
-# - (c) It normalizes with `moving_mean` and `moving_variance`, and `fit` still updates them.
-# - (d) It normalizes with the batch statistics, and none of its four weights changes.
+# - (a) about its input: mean about 5, standard deviation about 3
+# - (b) mean 0 and standard deviation 1
+# - (c) zeros
+# - (d) mean 5 and standard deviation 1
 
-# %% [answer id=concept_trainable_false]
+# %% [answer id=concept_untrained_inference]
 ### BEGIN SOLUTION
-concept_trainable_false = "b"
+concept_untrained_inference = "a"
 ### END SOLUTION
 
-# %% [tests id=test_concept_trainable_false points=1]
+# %% [tests id=test_concept_untrained_inference points=1]
 from bncourse.checks import check_concept
 
-check_concept("concept_trainable_false", concept_trainable_false)
+check_concept("concept_untrained_inference", concept_untrained_inference)
 
 ### BEGIN HIDDEN TESTS
 import concept_checks
 
-concept_checks.check_concept("concept_trainable_false", concept_trainable_false)
+concept_checks.check_concept("concept_untrained_inference", concept_untrained_inference)
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -360,16 +360,14 @@ print(f"weight of the initial moving_variance (1.0) after {t} steps: 0.99^{t} = 
 print(f"this channel: true variance {float(np.asarray(true_bn.moving_variance)[channel]):.4f}, "
       f"final moving variance {records[-1][1][channel]:.4f} (momentum 0.99), {var_m09[-1][channel]:.4f} (0.9)")
 
-# %% [markdown]
-# ### Written question 1 · Why are the moving statistics wrong? (2 points, graded by hand)
-#
-# Answer before you read on, from your own run: the table of medians (true variance, mean
-# gap, variance ratio per BN layer), the figure and the two lines printed under it. After one
-# epoch of 469 steps with momentum 0.99, why are the moving statistics far from the true
-# ones? Name two effects, say which one dominates in the first BN layer and why it matters
-# less in the other two, and back each effect with a number. Write in the cell below.
-
 # %% [written id=written_moving_lag points=2]
+# **Written question (2 points, graded by hand).** Answer before you read on, from your own
+# run: the table of medians (true variance, mean gap, variance ratio per BN layer), the figure
+# and the two lines printed under it. After one epoch of 469 steps with momentum 0.99, why are
+# the moving statistics far from the true ones? Name two effects, say which one dominates in
+# the first BN layer and why it matters less in the other two, and back each effect with a
+# number. Answer in three to six sentences, in this cell.
+#
 # ### BEGIN SOLUTION
 # **Model answer** (figures of our run, 2-core CPU).
 #
@@ -379,7 +377,7 @@ print(f"this channel: true variance {float(np.asarray(true_bn.moving_variance)[c
 #    leftover 0.009 alone is several times the true variance: the median ratio of moving to
 #    true variance was 3.52, and in the plotted channel the moving variance was 0.0102
 #    against a true 0.0012. This dominates the first layer: $(0.009 + 0.0035)/0.0035 \approx
-#    3.6$ predicts the measured ratio. In layers 2 and 3 the true variances (median 0.73 and
+#    3.6$ is close to the measured ratio. In layers 2 and 3 the true variances (median 0.73 and
 #    5.1) dwarf 0.009, so the leftover hardly matters there.
 # 2. *Lag.* The network keeps learning during the whole epoch, so each layer's input
 #    statistics keep changing, and momentum 0.99 averages over roughly the last 100 steps
@@ -517,16 +515,14 @@ print(f"this notebook so far: {bncourse.elapsed():.0f} s (in our runs, 2-core CP
 # are printed above. Inference and batch-statistics accuracy now agree within about 0.1
 # point: after two epochs with a decaying learning rate and momentum 0.9, the moving
 # statistics describe the final network.
-#
-# ### Written question 2 · Which remedy? (2 points, graded by hand)
-#
-# You are given the article's one-epoch network and its training data, and you must ship it
-# in inference mode. Which of the three remedies would you pick: a lower momentum, more
-# training steps, or re-estimating the statistics? Say why, and for each of the other two
-# what it would cost you here. Use the accuracies this lesson measured. Write in the cell
-# below.
 
 # %% [written id=written_lag_remedy points=2]
+# **Written question (2 points, graded by hand).** You are given the article's one-epoch
+# network and its training data, and you must ship it in inference mode. Which of the three
+# remedies would you pick: a lower momentum, more training steps, or re-estimating the
+# statistics? Say why, and for each of the other two what it would cost you here. Use the
+# accuracies this lesson measured. Answer in three to six sentences, in this cell.
+#
 # ### BEGIN SOLUTION
 # **Model answer** (figures of our run). I would re-estimate the statistics. The weights are
 # good: with batch statistics they score 99.01%; only the statistics are stale. Re-estimating
@@ -578,24 +574,31 @@ print(f"this notebook so far: {bncourse.elapsed():.0f} s (in our runs, 2-core CP
 # question names: the letter of your choice as a string (for example `"c"`), or a number. The
 # check under it says whether it is right, and why each choice is right or wrong.
 #
-# **Concept check 1.** In the article's CNN, the second `Conv2D(64, 3)` turns inputs of shape
-# $(N, 13, 13, 32)$ into $(N, 11, 11, 64)$, and a `BatchNormalization()` follows it. How many
-# parameters does that BN layer have? Store the number in `concept_conv_bn_params`.
+# **Concept check 1.** Exercise 2 computes every BN layer's input with the model in
+# **training** mode. Why not in inference mode? Store the letter in `concept_reestimate_mode`.
+#
+# - (a) In training mode every BN layer normalizes with the current batch's statistics, as
+#   during `fit`, so each later BN layer receives the inputs it saw in training. In inference
+#   mode the earlier BN layers would normalize with their stale moving statistics.
+# - (b) In inference mode a model does not compute the inputs of its BN layers.
+# - (c) Only training mode writes the new statistics into `moving_mean` and
+#   `moving_variance`.
+# - (d) It makes no difference: a BN layer's input does not depend on the mode.
 
-# %% [answer id=concept_conv_bn_params]
+# %% [answer id=concept_reestimate_mode]
 ### BEGIN SOLUTION
-concept_conv_bn_params = 4 * 64
+concept_reestimate_mode = "a"
 ### END SOLUTION
 
-# %% [tests id=test_concept_conv_bn_params points=1]
+# %% [tests id=test_concept_reestimate_mode points=1]
 from bncourse.checks import check_concept
 
-check_concept("concept_conv_bn_params", concept_conv_bn_params)
+check_concept("concept_reestimate_mode", concept_reestimate_mode)
 
 ### BEGIN HIDDEN TESTS
 import concept_checks
 
-concept_checks.check_concept("concept_conv_bn_params", concept_conv_bn_params)
+concept_checks.check_concept("concept_reestimate_mode", concept_reestimate_mode)
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -278,15 +278,13 @@ from experiment_checks import check_fewer_steps
 check_fewer_steps(fewer_steps, mean_acc["bn"], mean_acc["no_bn"], eval_steps)
 ### END HIDDEN TESTS
 
-# %% [markdown]
-# ### Written question 1 · What do the percentiles show? (2 points, graded by hand)
-#
-# Answer from your own Figure 1 before you read on. What do the three lines of panels (b) and
-# (c) measure? Describe how the distribution of the sigmoid's input changes over training
-# without BN (during the plateau of panel (a) and after it) and with BN. What does this tell
-# you about internal covariate shift, and what does it not tell you? Write in the cell below.
-
 # %% [written id=written_figure1_percentiles points=2]
+# **Written question (2 points, graded by hand).** Answer from your own Figure 1 before you read
+# on. What do the three lines of panels (b) and (c) measure? Describe how the distribution of
+# the sigmoid's input changes over training without BN (during the plateau of panel (a) and
+# after it) and with BN. What does this tell you about internal covariate shift, and what does
+# it not tell you? Answer in three to six sentences, in this cell.
+#
 # ### BEGIN SOLUTION
 # **Model answer** (figures of our run, seed 1). The lines are the 15th, 50th and 85th
 # percentiles of unit 0's sigmoid input over the test images, at every evaluation step. The
@@ -733,17 +731,15 @@ print(f"this notebook so far: {bncourse.elapsed():.0f} s")
 # gradients. Two caveats: one net, one seed, one direction (the gradient's) per snapshot;
 # and at equal training steps the two nets are at different losses, so the comparison is
 # not at equal progress.
-#
-# ### Written question 2 · Why does BN help? (3 points, graded by hand)
-#
-# Answer before you read the next section. Which explanation of BN's benefit does this
-# lesson's evidence support: reduced internal covariate shift (Ioffe and Szegedy), or a
-# smoother loss landscape (Santurkar et al., 2018)? How strongly? Cite at least two
-# measurements from your run and say what each can and cannot tell apart. Name one
-# experiment this lesson did not run that would separate the two explanations. Write in the
-# cell below.
 
 # %% [written id=written_why_bn_helps points=3]
+# **Written question (3 points, graded by hand).** Answer before you read the next section.
+# Which explanation of BN's benefit does this lesson's evidence support: reduced internal
+# covariate shift (Ioffe and Szegedy), or a smoother loss landscape (Santurkar et al., 2018)?
+# How strongly? Cite at least two measurements from your run and say what each can and cannot
+# tell apart. Name one experiment this lesson did not run that would separate the two
+# explanations. Answer in four to eight sentences, in this cell.
+#
 # ### BEGIN SOLUTION
 # **Model answer** (figures of our run). The evidence is consistent with the smoother
 # landscape, but it does not prove it, and it does not rule out a role for stable

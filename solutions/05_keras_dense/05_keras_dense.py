@@ -202,8 +202,8 @@ print("moving_mean now:", np.asarray(bn.moving_mean)[:4], "...")
 #
 # ### BEGIN SOLUTION
 # **Model answer.** The moving statistics are a weighted average of the statistics of the BN
-# layer's *input* $z = xW + b$ on the batches `fit` fed it, in order (batch $j$ of 5 weighs
-# $(1-m)\,m^{4-j}$), so NumPy must know each batch and the $z$ that BN saw for it.
+# layer's *input* $z = xW + b$ on the batches `fit` fed it, in order (batch $j = 0, \dots, 4$
+# weighs $(1-m)\,m^{4-j}$), so NumPy must know each batch and the $z$ that BN saw for it.
 # `shuffle=False` makes the batches the consecutive slices of 32, in the order of the data.
 # The frozen Dense layer makes $z$ the same function of $x$ at every step, so $z$ computed
 # with the kernel read after `fit` is what BN saw. With a trainable Dense layer, batch $j$

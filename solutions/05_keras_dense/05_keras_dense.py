@@ -191,7 +191,39 @@ print("moving_mean now:", np.asarray(bn.moving_mean)[:4], "...")
 # %% [markdown]
 # Five steps with momentum 0.99 moved the moving mean only $1 - 0.99^5 \approx 5\%$ of the
 # way from 0 toward the batch means. Keep that in mind for lesson 6.
+
+# %% [written id=written_moving_replay points=2]
+# **Written question (2 points, graded by hand).** The cell above recomputed Keras's moving
+# statistics in NumPy after 5 `fit` steps and matched them to about $10^{-7}$. It froze the
+# Dense layer and trained with `shuffle=False`. Why does the check need both? If the Dense
+# layer had been trainable, which of the 5 batch statistics would the NumPy replay have got
+# wrong, and why? And why do the changes that SGD makes to `gamma` and `beta` not matter?
+# Answer in three to five sentences, in this cell.
 #
+# ### BEGIN SOLUTION
+# **Model answer.** The moving statistics are a weighted average of the statistics of the BN
+# layer's *input* $z = xW + b$ on the batches `fit` fed it, in order (batch $j = 0, \dots, 4$
+# weighs $(1-m)\,m^{4-j}$), so NumPy must know each batch and the $z$ that BN saw for it.
+# `shuffle=False` makes the batches the consecutive slices of 32, in the order of the data.
+# The frozen Dense layer makes $z$ the same function of $x$ at every step, so $z$ computed
+# with the kernel read after `fit` is what BN saw. With a trainable Dense layer, batch $j$
+# would have passed through the kernel after $j$ SGD updates, while the replay uses the
+# kernel after all 5 updates, which never fed BN during those steps: all five batch
+# statistics would be wrong, the first one included. `gamma` and `beta` act after the
+# normalization: the batch statistics are computed on BN's input, and the moving-average
+# update uses only them.
+#
+# **Rubric (2 points).**
+# - 1 point: `shuffle=False` fixes which examples form each batch and their order (the
+#   weights of the average depend on the order); the frozen Dense layer keeps $z = xW + b$
+#   fixed, so the kernel read after `fit` gives the $z$ that BN saw. Half a point for one of
+#   the two.
+# - 1 point: with a trainable Dense layer each batch saw a different kernel, none of them the
+#   final one, so the replay gets every batch wrong (half a point for "all but the first");
+#   and `gamma`, `beta` do not enter the batch statistics or the moving-average update.
+# ### END SOLUTION
+
+# %% [markdown]
 # ### Inference mode
 #
 # `predict` runs the model in inference mode: BN uses the moving statistics and the
@@ -394,11 +426,47 @@ bncourse.record("mlp_plain_test_accuracy", histories["without BN"]["val_accuracy
 
 # %% [markdown]
 # In our run (2-core CPU, 5 epochs on 60,000 images) the network with BN had the lower
-# training loss and the higher test accuracy at every epoch, 97.59% against 97.23% at the
-# end, about 0.4 percentage points (your figures are printed above): a real but modest gain on a network this shallow. BN matters more for deeper networks and higher learning rates
-# (lesson 7). Both test accuracies are measured in inference mode, with the moving
+# training loss and the higher test accuracy at every epoch, 97.66% against 97.22% at the
+# end, about 0.4 percentage points (your figures are printed above): a modest gain, in one
+# run, on a network this shallow. BN matters more for deeper networks and higher learning
+# rates (lesson 7). Both test accuracies are measured in inference mode, with the moving
 # statistics, as `evaluate` does.
+
+# %% [written id=written_mlp_evidence points=2]
+# **Written question (2 points, graded by hand).** In our run the network with BN ended at
+# 97.66% test accuracy and the one without BN at 97.22%; the BN network was ahead at every
+# epoch. How strong is this evidence that BN makes this network more accurate? Say what the
+# comparison controls and what it does not, estimate the sampling noise of an accuracy
+# measured on 10,000 test images, and say what you would run to make the claim solid. Answer
+# in three to six sentences, in this cell.
 #
+# ### BEGIN SOLUTION
+# **Model answer.** The comparison controls a lot: the same seed, data order, optimizer,
+# learning rate, batch size, epochs and hidden sizes, and the test set was only watched, never
+# used to choose anything. But it is one run per network. An accuracy near 97.5% on 10,000
+# images has a standard error of about $\sqrt{0.975 \cdot 0.025 / 10^4} \approx 0.16$ points,
+# so the 0.44-point gap is about twice the standard error of a difference
+# ($\approx 0.16 \cdot \sqrt{2} \approx 0.22$): unlikely to come from the test set's noise
+# alone. What one run cannot show is how much the result varies with the seed (initial
+# weights and batch order): if that spread is as large as the gap, another seed could reverse
+# the ranking. The BN network's lead at every epoch, in training loss and in test accuracy,
+# makes a real effect more likely, but it comes from one seed too. To make the claim solid:
+# train both networks with several seeds (say 5 to 10), report the mean and spread of the
+# final accuracy and compare them seed by seed; ideally also tune each network's learning
+# rate. As it stands: a small gain, suggested, not established.
+#
+# **Rubric (2 points).**
+# - 1 point: a calibrated reading: what is controlled (seed, data order, optimizer, sizes) and
+#   that a single seed is the main weakness; the test set's standard error estimated at
+#   roughly 0.15 points (0.2 for the difference), so 0.44 points is about two standard errors.
+#   Half a point without the estimate.
+# - 1 point: what to run (several seeds per network, the mean and spread or a paired
+#   comparison; tuning each network's learning rate is a plus) and a conclusion in proportion
+#   to the evidence. An answer that calls BN's benefit proven by this run earns no point
+#   here.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Example 3, measured: momentum, epsilon, initializers
 #
 # ### Momentum
@@ -583,3 +651,129 @@ bncourse.record("fold_argmax_agreement", float((p_trained.argmax(1) == p_folded.
 #
 # Lesson 6 moves to convolutions, and to what happens when the moving statistics are not
 # ready by the end of training.
+
+# %% [markdown]
+# ## Concept checks
+#
+# Five short questions on this lesson, one point each. Store each answer in the variable the
+# question names: the letter of your choice as a string (for example `"c"`), or a number. The
+# check under it says whether it is right, and why each choice is right or wrong.
+#
+# **Concept check 1.** A model is `keras.Input(shape=(784,))`, `Dense(200, use_bias=False)`,
+# `BatchNormalization()`, `ReLU()`, `Dense(10)`. How many of its parameters does Keras count
+# as **non-trainable** (the summary's *Non-trainable params*)? Store the number in
+# `concept_bn_nontrainable`.
+
+# %% [answer id=concept_bn_nontrainable]
+### BEGIN SOLUTION
+concept_bn_nontrainable = 2 * 200
+### END SOLUTION
+
+# %% [tests id=test_concept_bn_nontrainable points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_bn_nontrainable", concept_bn_nontrainable)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_bn_nontrainable", concept_bn_nontrainable)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 2.** You build a model with a BatchNormalization layer, keep Keras's default
+# initializers, and before any training call `model.predict` on images where one of the
+# layer's input features has mean 5 and standard deviation 3. What does the BN layer output
+# for that feature? Store the letter in `concept_untrained_inference`.
+#
+# - (a) about its input: mean about 5, standard deviation about 3
+# - (b) mean 0 and standard deviation 1
+# - (c) zeros
+# - (d) mean 5 and standard deviation 1
+
+# %% [answer id=concept_untrained_inference]
+### BEGIN SOLUTION
+concept_untrained_inference = "a"
+### END SOLUTION
+
+# %% [tests id=test_concept_untrained_inference points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_untrained_inference", concept_untrained_inference)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_untrained_inference", concept_untrained_inference)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 3.** `model` contains a trainable BatchNormalization layer. Which call
+# normalizes with the statistics of the batch it receives **and** updates the layer's moving
+# statistics? Store the letter in `concept_batch_statistics_call`.
+#
+# - (a) `model.predict(x)`
+# - (b) `model(x)`
+# - (c) `model.evaluate(x, y)`
+# - (d) `model(x, training=True)`
+
+# %% [answer id=concept_batch_statistics_call]
+### BEGIN SOLUTION
+concept_batch_statistics_call = "d"
+### END SOLUTION
+
+# %% [tests id=test_concept_batch_statistics_call points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_batch_statistics_call", concept_batch_statistics_call)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_batch_statistics_call", concept_batch_statistics_call)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 4.** A Dense layer with one output has bias $b = 0.5$. The BN layer after
+# it has $\gamma = 1.2$, $\beta = 0.1$, moving mean $0.8$, moving variance $0.035$ and Keras's
+# default epsilon. You fold the BN layer into the Dense layer as in Exercise 3. What is the
+# folded bias $b'$? Store the number (three significant digits are enough) in
+# `concept_merged_bias`.
+
+# %% [answer id=concept_merged_bias]
+### BEGIN SOLUTION
+concept_merged_bias = (0.5 - 0.8) * 1.2 / (0.035 + 1e-3) ** 0.5 + 0.1
+### END SOLUTION
+
+# %% [tests id=test_concept_merged_bias points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_merged_bias", concept_merged_bias)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_merged_bias", concept_merged_bias)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 5.** You train `build_bn_mlp(hidden_units=(256, 128, 64))` and fold it the
+# way the last section folds your network: each Dense → BN pair becomes one Dense layer with a
+# bias, and the output layer stays as it is. How many **fewer** parameters does the folded
+# network have? Store the number in `concept_merged_params`.
+
+# %% [answer id=concept_merged_params]
+### BEGIN SOLUTION
+concept_merged_params = (4 - 1) * (256 + 128 + 64)
+### END SOLUTION
+
+# %% [tests id=test_concept_merged_params points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_merged_params", concept_merged_params)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_merged_params", concept_merged_params)
+### END HIDDEN TESTS

@@ -360,6 +360,48 @@ print(f"weight of the initial moving_variance (1.0) after {t} steps: 0.99^{t} = 
 print(f"this channel: true variance {float(np.asarray(true_bn.moving_variance)[channel]):.4f}, "
       f"final moving variance {records[-1][1][channel]:.4f} (momentum 0.99), {var_m09[-1][channel]:.4f} (0.9)")
 
+# %% [written id=written_moving_lag points=2]
+# **Written question (2 points, graded by hand).** Answer before you read on, from your own
+# run: the table of medians (true variance, mean gap, variance ratio per BN layer), the figure
+# and the two lines printed under it. After one epoch of 469 steps with momentum 0.99, why are
+# the moving statistics far from the true ones? Name two effects, say which one dominates in
+# the first BN layer and why it matters less in the other two, and back each effect with a
+# number. Answer in three to six sentences, in this cell.
+#
+# ### BEGIN SOLUTION
+# **Model answer** (figures of our run, 2-core CPU).
+#
+# 1. *The initial value is not yet forgotten.* `moving_variance` starts at 1, and after
+#    $t$ steps that start still weighs $0.99^t$: $0.99^{469} \approx 0.009$. The first
+#    layer's channels have true variances of order $10^{-3}$ (median 0.0035), so the
+#    leftover 0.009 alone is several times the true variance: the median ratio of moving to
+#    true variance was 3.52, and in the plotted channel the moving variance was 0.0102
+#    against a true 0.0012. This dominates the first layer: $(0.009 + 0.0035)/0.0035 \approx
+#    3.6$ is close to the measured ratio. In layers 2 and 3 the true variances (median 0.73 and
+#    5.1) dwarf 0.009, so the leftover hardly matters there.
+# 2. *Lag.* The network keeps learning during the whole epoch, so each layer's input
+#    statistics keep changing, and momentum 0.99 averages over roughly the last 100 steps
+#    (half-life 69 steps): the moving values trail the current ones. In layers 2 and 3 the
+#    moving variance ended below the true one (median ratios 0.95 and 0.88), as it does when
+#    the variances grow during training, and the moving means were off by 0.08 and 0.15 true
+#    standard deviations.
+#
+# At inference the first layer divides by a standard deviation about $\sqrt{3.5} \approx 1.9$
+# times too large, shrinks its channels, and every later layer sees inputs unlike those of
+# training.
+#
+# **Rubric (2 points).**
+#
+# - 1 point: the initial `moving_variance` of 1 still weighs $0.99^{469} \approx 0.9\%$,
+#   large against first-layer variances of order $10^{-3}$, so it dominates layer 1 (ratio
+#   about 3.5, or the plotted channel's figures), and it matters little where variances are
+#   large. Half a point without a number or without saying where it dominates.
+# - 1 point: the lag: the statistics drift while the network learns, and a 0.99 average
+#   (about 100 steps of memory, half-life 69) trails them; backed by a number or the figure
+#   (ratios below 1 in layers 2 and 3, the mean gaps, the replayed 0.9 curve). "The momentum
+#   is too high" without the mechanism earns half a point.
+# ### END SOLUTION
+
 # %% [markdown]
 # Two effects show (the dashed lines are the re-estimated values).
 #
@@ -473,7 +515,47 @@ print(f"this notebook so far: {bncourse.elapsed():.0f} s (in our runs, 2-core CP
 # are printed above. Inference and batch-statistics accuracy now agree within about 0.1
 # point: after two epochs with a decaying learning rate and momentum 0.9, the moving
 # statistics describe the final network.
+
+# %% [written id=written_lag_remedy points=2]
+# **Written question (2 points, graded by hand).** You are given the article's one-epoch
+# network and its training data, and you must ship it in inference mode. Which of the three
+# remedies would you pick: a lower momentum, more training steps, or re-estimating the
+# statistics? Say why, and for each of the other two what it would cost you here. Use the
+# accuracies this lesson measured. Answer in three to six sentences, in this cell.
 #
+# ### BEGIN SOLUTION
+# **Model answer** (figures of our run). I would re-estimate the statistics. The weights are
+# good: with batch statistics they score 99.01%; only the statistics are stale. Re-estimating
+# needs no training, only a pass of the trained network over about 50 training batches in
+# training mode (seconds), and it gives the statistics the layers actually see with these
+# weights, as Ioffe and Szegedy's Algorithm 2 prescribes. It raised the inference accuracy
+# from 73.9% to 98.97%, next to the 99.01% ceiling of batch statistics.
+#
+# - *A lower momentum* cannot be applied to a network already trained: it must be set before
+#   training, so it means training again. The momentum does not change training, so the
+#   weights would come out the same and only the statistics would differ (we could replay
+#   momentum 0.9 only because a callback had recorded every step). It gave 98.91%, and its
+#   statistics rest on the last few batches only, so they are noisier.
+# - *More steps* means a new, longer training run (two epochs with a decaying learning rate:
+#   36 s here, far more for a large model) and a different network. It gave the best
+#   accuracy, 99.33%, with inference and batch statistics within about 0.1 point.
+#
+# If I trained the network myself anyway, I would use more steps with a decaying learning
+# rate and momentum 0.9, and re-estimate afterwards as a cheap check.
+#
+# **Rubric (2 points).** Any remedy can earn full marks if the reasons hold.
+#
+# - 1 point: a choice justified by what it costs and gives in this situation (trained
+#   weights given, training data available, no retraining needed or wanted), with at least
+#   one measured figure (98.97%, 98.91% or 99.33%, against 73.9% and 99.01%).
+# - 1 point: the costs of the other two stated correctly: a lower momentum needs a new
+#   training run (it changes only the statistics, not the weights) and gives noisier
+#   statistics; more steps needs a new, longer run and yields a different network; re-
+#   estimating needs training data and one pass of the network over it. Half a point for
+#   one of the two.
+# ### END SOLUTION
+
+# %% [markdown]
 # ## Summary
 #
 # * On images, Keras's BN normalizes each channel over N, H and W and stores $4C$ numbers.
@@ -484,3 +566,137 @@ print(f"this notebook so far: {bncourse.elapsed():.0f} s (in our runs, 2-core CP
 #   lower momentum for short runs, or re-estimating the statistics after training, which
 #   needs no retraining at all.
 # * The momentum never changes training, only the statistics used at inference.
+
+# %% [markdown]
+# ## Concept checks
+#
+# Five short questions on this lesson, one point each. Store each answer in the variable the
+# question names: the letter of your choice as a string (for example `"c"`), or a number. The
+# check under it says whether it is right, and why each choice is right or wrong.
+#
+# **Concept check 1.** Exercise 2 computes every BN layer's input with the model in
+# **training** mode. Why not in inference mode? Store the letter in `concept_reestimate_mode`.
+#
+# - (a) In training mode every BN layer normalizes with the current batch's statistics, as
+#   during `fit`, so each later BN layer receives the inputs it saw in training. In inference
+#   mode the earlier BN layers would normalize with their stale moving statistics.
+# - (b) In inference mode a model does not compute the inputs of its BN layers.
+# - (c) Only training mode writes the new statistics into `moving_mean` and
+#   `moving_variance`.
+# - (d) It makes no difference: a BN layer's input does not depend on the mode.
+
+# %% [answer id=concept_reestimate_mode]
+### BEGIN SOLUTION
+concept_reestimate_mode = "a"
+### END SOLUTION
+
+# %% [tests id=test_concept_reestimate_mode points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_reestimate_mode", concept_reestimate_mode)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_reestimate_mode", concept_reestimate_mode)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 2.** A BN network scores 99.0% on the test set with batch statistics
+# (`training=True`, test batches of 500) and 74% in inference mode (`evaluate`), with the same
+# weights. What is the most likely cause? Store the letter in `concept_gap_cause`.
+#
+# - (a) The network overfits its training data.
+# - (b) The moving statistics do not match the statistics the layers see with the trained
+#   weights.
+# - (c) Test batches of 500 are too large for batch norm.
+# - (d) The learning rate was too high, so the weights have not converged.
+
+# %% [answer id=concept_gap_cause]
+### BEGIN SOLUTION
+concept_gap_cause = "b"
+### END SOLUTION
+
+# %% [tests id=test_concept_gap_cause points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_gap_cause", concept_gap_cause)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_gap_cause", concept_gap_cause)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 3.** You train the article's CNN again, with the same seed and data order,
+# but with `momentum=0.9` in every BN layer instead of 0.99. What changes? Store the letter in
+# `concept_momentum_changes`.
+#
+# - (a) Only `moving_mean` and `moving_variance`: the kernels, `gamma` and `beta` come out the
+#   same.
+# - (b) Training converges faster, because BN normalizes each batch with fresher statistics.
+# - (c) The accuracy with batch statistics changes, because `gamma` and `beta` are trained
+#   against other statistics.
+# - (d) Nothing: the momentum only matters for runs of many epochs.
+
+# %% [answer id=concept_momentum_changes]
+### BEGIN SOLUTION
+concept_momentum_changes = "a"
+### END SOLUTION
+
+# %% [tests id=test_concept_momentum_changes points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_momentum_changes", concept_momentum_changes)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_momentum_changes", concept_momentum_changes)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 4.** Your run is short, and you want the moving statistics to forget half of
+# an old value within 20 steps (a half-life of 20 steps). Which momentum, in Keras's
+# convention, does exactly that? Store the number (three significant digits are enough) in
+# `concept_half_life_momentum`.
+
+# %% [answer id=concept_half_life_momentum]
+### BEGIN SOLUTION
+concept_half_life_momentum = 0.5 ** (1 / 20)
+### END SOLUTION
+
+# %% [tests id=test_concept_half_life_momentum points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_half_life_momentum", concept_half_life_momentum)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_half_life_momentum", concept_half_life_momentum)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 5.** A first-layer channel has true variance 0.002, and every batch variance
+# it sees during one epoch of 469 steps is exactly 0.002. Its `moving_variance` starts at 1,
+# and the momentum is 0.99. After the epoch, how many times larger than the true variance is
+# `moving_variance`? Store the ratio (three significant digits are enough) in
+# `concept_leftover_ratio`.
+
+# %% [answer id=concept_leftover_ratio]
+### BEGIN SOLUTION
+concept_leftover_ratio = (0.99**469 * 1 + (1 - 0.99**469) * 0.002) / 0.002
+### END SOLUTION
+
+# %% [tests id=test_concept_leftover_ratio points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_leftover_ratio", concept_leftover_ratio)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_leftover_ratio", concept_leftover_ratio)
+### END HIDDEN TESTS

@@ -278,6 +278,48 @@ from experiment_checks import check_fewer_steps
 check_fewer_steps(fewer_steps, mean_acc["bn"], mean_acc["no_bn"], eval_steps)
 ### END HIDDEN TESTS
 
+# %% [written id=written_figure1_percentiles points=2]
+# **Written question (2 points, graded by hand).** Answer from your own Figure 1 before you read
+# on. What do the three lines of panels (b) and (c) measure? Describe how the distribution of
+# the sigmoid's input changes over training without BN (during the plateau of panel (a) and
+# after it) and with BN. What does this tell you about internal covariate shift, and what does
+# it not tell you? Answer in three to six sentences, in this cell.
+#
+# ### BEGIN SOLUTION
+# **Model answer** (figures of our run, seed 1). The lines are the 15th, 50th and 85th
+# percentiles of unit 0's sigmoid input over the test images, at every evaluation step. The
+# median shows where the distribution sits; the band between the 15th and 85th percentiles
+# shows how wide it is (about $\mu \pm \sigma$ for a Gaussian). For the BN net the input is
+# the BN output in inference mode.
+#
+# Without BN, during the plateau (the first few hundred steps) the band is very narrow
+# (width below 0.1) while its median drifts, from about $-0.9$ to $-1.5$: the unit's input is
+# almost the same for every image, so it carries almost no information, which fits an
+# accuracy near chance. Once the net starts to learn, the band widens within a few hundred
+# steps to about 2.2 and the median moves between about $-1.0$ and $-0.3$. This layer's
+# input distribution changes a lot while the layers below learn: internal covariate shift,
+# as Ioffe and Szegedy define it. With BN the median stays within about 0.25 of 0 and the
+# band is about 2.5 to 3.3 wide from the first evaluation on, changing slowly through
+# $\gamma$ and $\beta$.
+#
+# So BN reduces internal covariate shift in this distributional sense, as the paper's
+# Figure 1 (b, c) shows. It does not tell us that this is *why* the BN net trains faster:
+# BN pins these distributions by construction, so any BN net shows it, whatever the cause of
+# its speed. It is one unit of one seed, and a correlation, not a cause.
+#
+# **Rubric (2 points).**
+#
+# - 1 point: what the lines measure (percentiles of one unit's input over the test images
+#   at each step: location and spread), and a correct description of both panels (without
+#   BN the median moves and the width changes a lot, for example narrow during the plateau
+#   then wide; with BN median and width stay roughly fixed). Half a point for only one of
+#   the two.
+# - 1 point: BN stabilizes these distributions (less internal covariate shift in the
+#   paper's sense), but this alone does not show that the stability causes the faster
+#   training (it holds by construction; a correlation). Half a point for the first half
+#   only.
+# ### END SOLUTION
+
 # %% [markdown]
 # **What we see.** Panel (a): the BN net passes 85% within a few hundred steps, while the
 # plain sigmoid net first sits on a plateau near chance, then catches up. By the end of our
@@ -766,6 +808,61 @@ print(f"this notebook so far: {bncourse.elapsed():.0f} s")
 # and at equal training steps the two nets are at different losses, so the comparison is
 # not at equal progress.
 
+# %% [written id=written_why_bn_helps points=3]
+# **Written question (3 points, graded by hand).** Answer before you read the next section.
+# Which explanation of BN's benefit does this lesson's evidence support: reduced internal
+# covariate shift (Ioffe and Szegedy), or a smoother loss landscape (Santurkar et al., 2018)?
+# How strongly? Cite at least two measurements from your run and say what each can and cannot
+# tell apart. Name one experiment this lesson did not run that would separate the two
+# explanations. Answer in four to eight sentences, in this cell.
+#
+# ### BEGIN SOLUTION
+# **Model answer** (figures of our run). The evidence is consistent with the smoother
+# landscape, but it does not prove it, and it does not rule out a role for stable
+# distributions.
+#
+# - *Figure 1 (b, c).* With BN the sigmoid input keeps its median near 0 and its width;
+#   without BN both change a lot. So BN does reduce internal covariate shift in the
+#   distributional sense. But every BN net pins these distributions by construction, so the
+#   figure cannot tell whether that stability is what makes it train faster (panel a:
+#   `fig1_step_ratio` 0.63, 0.46 for the 90% milestone).
+# - *The landscape probe.* Along the gradient, with steps up to 4 times the training learning
+#   rate, the BN net's median worst loss ratio was 0.956 (the steps lowered the loss) against
+#   1.052 without BN, and its gradient changed less: 1.01 against 2.51 times its size, a
+#   ratio of 0.40. That is what a smoother landscape with more predictive gradients looks
+#   like. Limits: one net, one seed, one direction per snapshot, and at equal steps the two
+#   nets are at different losses. And it shows that the BN net's landscape is smoother, not
+#   that the smoothness causes the speed-up.
+# - *The learning-rate sweep.* 5 of 6 learning rates were usable with BN against 2 of 6
+#   without. This fits the smoother landscape (the gradient stays predictive over longer
+#   steps), but Ioffe and Szegedy predicted higher usable learning rates too, so it does not
+#   separate the two explanations.
+#
+# Not run here: Santurkar et al.'s noisy-BN experiment (add noise whose mean and variance
+# change at every step after each BN layer, so that distributions are *unstable*, and see
+# whether training stays fast), or a measurement of internal covariate shift in their
+# gradient-based sense. Their published result, that the noisy nets trained about as fast,
+# is what tips the balance toward the landscape explanation; our own run only agrees with
+# it. Other mechanisms fit what we saw as well, for example the scale invariance of the
+# initialization sweep, which adapts the effective learning rate (Arora et al., 2019).
+# Strength: suggestive, not conclusive.
+#
+# **Rubric (3 points).**
+#
+# - 1 point: Figure 1 (b, c) read as stabilized distributions, with the point that this
+#   holds by construction (or is only a correlation) and so does not show that stability
+#   causes the speed-up.
+# - 1 point: the landscape probe (or the learning-rate sweep) cited in the right direction
+#   with a figure from the run, and at least one of its limits (one net, seed or direction;
+#   unequal progress; a learning-rate tolerance both explanations predict). Half a point
+#   without a limit.
+# - 1 point: a calibrated conclusion (consistent with the smoother landscape, not a proof,
+#   a role for stability not ruled out) and a separating experiment not run here (noise
+#   injected after BN, or internal covariate shift measured in Santurkar et al.'s gradient
+#   sense). An answer claiming that this lesson proves either explanation gets no point
+#   here; half a point without a separating experiment.
+# ### END SOLUTION
+
 # %% [markdown]
 # **What the evidence says.**
 #
@@ -786,7 +883,119 @@ print(f"this notebook so far: {bncourse.elapsed():.0f} s")
 #   and BN's tolerance to large learning rates has been linked to both faster training and
 #   better generalization (Bjorck et al., 2018). Why BN helps is still researched; no single
 #   explanation is settled.
+
+# %% [markdown]
+# ## Concept checks
 #
+# Four short questions on this lesson, one point each. Store each answer in the variable the
+# question names: the letter of your choice as a string (for example `"c"`), or a number. The
+# check under it says whether it is right, and why each choice is right or wrong.
+#
+# **Concept check 1.** In training mode, BN receives a batch of **two** examples. One feature
+# has the values 3 and 7 (Keras's epsilon, $10^{-3}$). What are its normalized values
+# $\hat{x}$, before $\gamma$ and $\beta$? Store the letter in `concept_batch_of_two`.
+#
+# - (a) about $-1$ and $+1$
+# - (b) $-2$ and $+2$
+# - (c) about $-0.71$ and $+0.71$
+# - (d) 0 and 0
+
+# %% [answer id=concept_batch_of_two]
+### BEGIN SOLUTION
+concept_batch_of_two = "a"
+### END SOLUTION
+
+# %% [tests id=test_concept_batch_of_two points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_batch_of_two", concept_batch_of_two)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_batch_of_two", concept_batch_of_two)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 2.** This lesson's builder drops the bias of a `Dense` layer placed right
+# before a BN layer, but keeps it before LayerNorm and GroupNorm. Why? Store the letter in
+# `concept_bias_before_norm`.
+#
+# - (a) BN subtracts each feature's mean over the batch, which cancels any per-feature
+#   constant; LayerNorm and GroupNorm subtract each example's mean over its features (or a
+#   group of them), which does not cancel a bias that differs from feature to feature.
+# - (b) LayerNorm and GroupNorm have no $\beta$ that could take over the bias's role.
+# - (c) A bias before BN would distort its moving variance.
+# - (d) LayerNorm and GroupNorm divide by zero without a bias.
+
+# %% [answer id=concept_bias_before_norm]
+### BEGIN SOLUTION
+concept_bias_before_norm = "a"
+### END SOLUTION
+
+# %% [tests id=test_concept_bias_before_norm points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_bias_before_norm", concept_bias_before_norm)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_bias_before_norm", concept_bias_before_norm)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 3.** Santurkar et al. (2018) added random noise right after each BN layer,
+# with a non-zero mean and a non-unit variance that changed at every step. Which of these did
+# they find? Store the letter in `concept_noisy_bn`.
+#
+# - (a) The noisy nets lost BN's speed-up, so stable layer inputs are what makes BN work.
+# - (b) The noisy nets trained about as fast as ordinary BN nets, so stable layer inputs are
+#   not necessary for BN's benefit.
+# - (c) The noise made the loss landscape smoother than BN alone.
+# - (d) BN nets showed less internal covariate shift than plain nets, in their gradient-based
+#   measure.
+
+# %% [answer id=concept_noisy_bn]
+### BEGIN SOLUTION
+concept_noisy_bn = "b"
+### END SOLUTION
+
+# %% [tests id=test_concept_noisy_bn points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_noisy_bn", concept_noisy_bn)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_noisy_bn", concept_noisy_bn)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# **Concept check 4.** A hidden layer's kernel feeds a BN layer, so in training mode the loss
+# does not change when the kernel is multiplied by $a > 0$ (as long as epsilon is
+# negligible). You multiply it by $a = 10$. By what factor must plain SGD's learning rate
+# change so that one step turns the kernel's direction by the same angle as before? Store
+# the number in `concept_lr_factor`.
+
+# %% [answer id=concept_lr_factor]
+### BEGIN SOLUTION
+concept_lr_factor = 10**2
+### END SOLUTION
+
+# %% [tests id=test_concept_lr_factor points=1]
+from bncourse.checks import check_concept
+
+check_concept("concept_lr_factor", concept_lr_factor)
+
+### BEGIN HIDDEN TESTS
+import concept_checks
+
+concept_checks.check_concept("concept_lr_factor", concept_lr_factor)
+### END HIDDEN TESTS
+
+# %% [markdown]
 # ## References
 #
 # * S. Ioffe and C. Szegedy. *Batch Normalization: Accelerating Deep Network Training by

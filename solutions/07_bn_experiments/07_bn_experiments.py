@@ -22,7 +22,7 @@
 #
 # **Scale.** Each experiment is a few hundred to a few thousand SGD steps on small
 # fully-connected nets, so that the whole notebook runs in minutes: in our runs on a 2-core
-# CPU, about two minutes when the machine was idle and about six (354 s) when other jobs
+# CPU, under a minute when the machine was idle (47 s) and about six (354 s) when other jobs
 # shared it (the last cell prints your own time). Small
 # experiments give honest answers to small questions: what holds *for these nets, at
 # these sizes*. Where the evidence is mixed, the text says so.
@@ -637,11 +637,11 @@ bncourse.record("batch2_acc_gn", round(float(batch_acc["GroupNorm (10 groups)"][
 
 # %% [markdown]
 # **What we see.** In our run (2-core CPU, three seeds; your figures are printed above), at
-# batch size 2 BN collapses to 37% test accuracy: in training every feature is reduced to
+# batch size 2 BN collapses to 38% test accuracy: in training every feature is reduced to
 # about $\pm 1$, while at test time the moving statistics give the next layer quite
 # different inputs. The gap shrinks as the batch grows: at 4 BN is still behind (73% against
 # 75-76% for the others), from 8 on it is ahead (85% and 90% at 8 and 32). LayerNorm and
-# GroupNorm pay no such penalty: at batch size 2 they reach 66% and 68%, ahead of the net
+# GroupNorm pay no such penalty: at batch size 2 they reach 65% and 68%, ahead of the net
 # without normalization (60%), and at 32 they are a point or two above it (89% against 87%),
 # behind BN. (Their `Dense` layers keep their bias, see *The experiment machinery*. An
 # earlier version of this lesson dropped it; in our runs that changed these figures by at

@@ -139,3 +139,17 @@ def test_lessons_and_answer_key_agree(path):
 def test_released_answer_cells_hold_no_answer(path):
     for qid, (answer, _) in _concept_cells(path).items():
         assert "raise NotImplementedError" in answer and qid not in answer.replace("# YOUR CODE HERE", ""), answer
+
+
+@pytest.mark.parametrize("path", SOLUTION_NOTEBOOKS, ids=nb_id)
+def test_every_lesson_has_written_questions_and_concept_checks(path):
+    """1-3 written questions graded by hand, each with a model answer and a rubric in its solution
+    region (so never released), and 3-5 concept checks."""
+    cells = nbformat.read(path, 4).cells
+    written = [c for c in cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
+    assert 1 <= len(written) <= 3, f"{path.name}: {len(written)} written questions"
+    for cell in written:
+        hidden = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+        assert "Model answer" in hidden and "Rubric" in hidden, cell.metadata.nbgrader["grade_id"]
+        assert cell.metadata.nbgrader["points"] > 0
+    assert 3 <= len(_concept_cells(path)) <= 5, f"{path.name}: {len(_concept_cells(path))} concept checks"

@@ -639,7 +639,7 @@ bncourse.record("batch2_acc_gn", round(float(batch_acc["GroupNorm (10 groups)"][
 # **What we see.** In our run (2-core CPU, three seeds; your figures are printed above), at
 # batch size 2 BN collapses to 38% test accuracy: in training every feature is reduced to
 # about $\pm 1$, while at test time the moving statistics give the next layer quite
-# different inputs. The gap shrinks as the batch grows: at 4 BN is still behind (73% against
+# different inputs. The gap shrinks as the batch grows: at 4 BN is still behind (74% against
 # 75-76% for the others), from 8 on it is ahead (85% and 90% at 8 and 32). LayerNorm and
 # GroupNorm pay no such penalty: at batch size 2 they reach 65% and 68%, ahead of the net
 # without normalization (60%), and at 32 they are a point or two above it (89% against 87%),

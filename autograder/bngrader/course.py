@@ -5,7 +5,7 @@
     bngrader release --dest D   # the same, the learner notebooks into another folder
     bngrader validate PATH...   # nbgrader validation, non-zero exit on failure
     bngrader validate --invert notebooks/*/*.ipynb   # every test must fail
-    bngrader benchmark [--fast] [PATH...]  # execute solutions, print times and key results
+    bngrader benchmark [PATH...]  # the lessons' cost (bngrader/cost.py); --fast: grading mode only
 
 Unlike ``nbgrader validate``, ``validate`` exits 1 when a notebook fails.
 """
@@ -117,13 +117,14 @@ def validate(path: Path, *, invert: bool = False, timeout: int = 300) -> dict:
     return Validator(config=cfg).validate(str(Path(path).resolve()))
 
 
-def execute(path: Path, *, fast: bool = False, timeout: int = 600) -> dict:
+def execute(path: Path, *, fast: bool = False, autograde: bool = False, timeout: int = 600) -> dict:
     """Execute a notebook top to bottom in a fresh kernel, as a learner's "Run All" would.
 
     Returns ``{"seconds", "error", "results", "output_kb"}``: ``error`` is the first
     cell error (or ``None``), ``results`` the key results the notebook recorded with
     ``bncourse.record``, ``output_kb`` the size of all outputs. Nothing is written
-    back to the notebook file.
+    back to the notebook file. ``fast``: grading-mode budgets (``BNCOURSE_FAST=1``);
+    ``autograde``: as the autograder runs it (``NBGRADER_EXECUTION=autograde`` too).
     """
     import json
     import tempfile
@@ -141,8 +142,10 @@ def execute(path: Path, *, fast: bool = False, timeout: int = 600) -> dict:
     try:
         os.environ.update(grading_env())
         os.environ["BNCOURSE_RESULTS"] = str(results_file)
-        if fast:
+        if fast or autograde:
             os.environ["BNCOURSE_FAST"] = "1"
+        if autograde:
+            os.environ["NBGRADER_EXECUTION"] = "autograde"
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=kernel_config(),
                                 resources={"metadata": {"path": str(path.parent)}})
         start, error = time.perf_counter(), None
@@ -227,13 +230,19 @@ def main(argv: list[str] | None = None) -> int:
     val = sub.add_parser("validate", help="validate notebooks; exit 1 on failure")
     val.add_argument("paths", nargs="+", type=Path)
     val.add_argument("--invert", action="store_true", help="require every graded test cell to fail")
-    ben = sub.add_parser("benchmark", help="execute solution notebooks; print wall times and key results")
+    ben = sub.add_parser("benchmark", help="the lessons' cost: a TensorFlow-import floor, each lesson in grading mode "
+                                           "and in full mode, against the budgets (--fast: grading mode only)")
     ben.add_argument("paths", nargs="*", type=Path)
-    ben.add_argument("--fast", action="store_true", help="grading-mode budgets (BNCOURSE_FAST=1)")
+    ben.add_argument("--fast", action="store_true", help="only grading-mode budgets (BNCOURSE_FAST=1), key results")
     args = parser.parse_args(argv)
 
     if args.cmd == "benchmark":
-        return benchmark(args.paths or sorted(SOLUTIONS.glob("*/*.ipynb")), fast=args.fast)
+        paths = args.paths or sorted(SOLUTIONS.glob("*/*.ipynb"))
+        if args.fast:
+            return benchmark(paths, fast=True)
+        from bngrader import cost
+
+        return cost.main(paths)
 
     if args.cmd in ("sources", "release"):
         changed = build_sources()

@@ -54,7 +54,7 @@ def source_lines(obj, *phrases):
     """Print the lines of obj's source that contain one of the phrases, with file and line numbers."""
     lines, first = inspect.getsourcelines(obj)
     path = Path(inspect.getsourcefile(obj))
-    print(f"{'/'.join(path.parts[path.parts.index('keras'):])}, {obj.__qualname__}:")
+    print(f"{'/'.join(path.parts[path.parts.index('keras'):])}, {obj.__name__}:")
     for number, line in enumerate(lines, start=first):
         if any(p in line for p in phrases):
             print(f"  {number:5d} | {line.rstrip()}")
@@ -712,10 +712,10 @@ def fold_model(model):
             kernel, *bias = layer.get_weights()
             gamma, beta, mean, var = follows.get_weights()
             new_weights = fold_bn_into_conv(kernel, bias[0] if bias else None, gamma, beta, mean, var, follows.epsilon)
-            new = layer.__class__.from_config({**layer.get_config(), "use_bias": True, "name": layer.name + "_folded"})
+            new = type(layer).from_config({**layer.get_config(), "use_bias": True, "name": layer.name + "_folded"})
             i += 2
         else:
-            new, new_weights = layer.__class__.from_config(layer.get_config()), layer.get_weights()
+            new, new_weights = type(layer).from_config(layer.get_config()), layer.get_weights()
             i += 1
         h = new(h)
         new.set_weights(list(new_weights))

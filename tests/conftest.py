@@ -26,6 +26,20 @@ def nb_id(path):
 
 
 @pytest.fixture(scope="session")
+def full_run():
+    """solution path -> ``course.execute(solution)`` in full mode (a learner's "Run All"), run once
+    per session and shared by the modules that compare it (test_execute, test_autograde_roundtrip)."""
+    runs: dict = {}
+
+    def run(solution):
+        if solution not in runs:
+            runs[solution] = course.execute(solution)
+        return runs[solution]
+
+    return run
+
+
+@pytest.fixture(scope="session")
 def fresh_release(tmp_path_factory):
     """notebooks/ regenerated from solutions/ into a temporary folder."""
     return course.release(tmp_path_factory.mktemp("release"))

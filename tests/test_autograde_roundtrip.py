@@ -35,6 +35,17 @@ def test_solution_gets_full_marks(graded, solution):
 
 
 @pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
+def test_skipping_the_demonstrations_changes_no_graded_result(graded, full_run, solution):
+    """nbgrader autograde skips the %%demo cells and shrinks ``bncourse.budget``; a learner's Run All
+    does neither. Every autograded cell passes or fails alike both ways, so no graded cell depends
+    on a demonstration (the full-mode run is test_execute's, shared)."""
+    _, _, cells = graded.scores("perfect", solution.parent.name, solution.stem)
+    autograded = {c.name: "passed" if c.score == c.max_score else "lost points" for c in cells if not c.written}
+    run_all = {name: "passed" if outcome is None else outcome for name, outcome in full_run(solution)["graded"].items()}
+    assert autograded and autograded == run_all
+
+
+@pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
 def test_blank_release_gets_zero(graded, solution):
     score, max_score, cells = graded.scores("blank", solution.parent.name, solution.stem)
     assert max_score > 0

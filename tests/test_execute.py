@@ -15,8 +15,8 @@ _rows = []
 
 
 @pytest.mark.parametrize("solution", SOLUTION_NOTEBOOKS, ids=nb_id)
-def test_solution_runs_top_to_bottom(solution):
-    run = course.execute(solution)
+def test_solution_runs_top_to_bottom(full_run, solution):
+    run = full_run(solution)
     _rows.append((solution.parent.name, run))
     assert run["error"] is None, f"{solution.parent.name}: {run['error']}"
     assert run["output_kb"] < MAX_OUTPUT_KB, f"outputs take {run['output_kb']:.0f} kB; keep notebooks small"

@@ -120,10 +120,10 @@ def validate(path: Path, *, invert: bool = False, timeout: int = 300) -> dict:
 def execute(path: Path, *, fast: bool = False, autograde: bool = False, timeout: int = 600) -> dict:
     """Execute a notebook top to bottom in a fresh kernel, as a learner's "Run All" would.
 
-    Returns ``{"seconds", "error", "results", "output_kb"}``: ``error`` is the first
+    Returns ``{"seconds", "error", "results", "output_kb", "graded"}``: ``error`` is the first
     cell error (or ``None``), ``results`` the key results the notebook recorded with
-    ``bncourse.record``, ``output_kb`` the size of all outputs. Nothing is written
-    back to the notebook file. ``fast``: grading-mode budgets (``BNCOURSE_FAST=1``);
+    ``bncourse.record``, ``output_kb`` the size of all outputs, ``graded`` each graded code
+    cell's outcome (:func:`graded_outcomes`). Nothing is written back to the notebook file. ``fast``: grading-mode budgets (``BNCOURSE_FAST=1``);
     ``autograde``: as the autograder runs it (``NBGRADER_EXECUTION=autograde`` too).
     """
     import json
@@ -161,7 +161,21 @@ def execute(path: Path, *, fast: bool = False, autograde: bool = False, timeout:
         results_file.unlink(missing_ok=True)
     outputs = sum(len(json.dumps(c.get("outputs", []))) for c in nb.cells if c.cell_type == "code")
     return {"seconds": seconds, "error": error, "results": [json.loads(ln) for ln in lines],
-            "output_kb": outputs / 1024}
+            "output_kb": outputs / 1024, "graded": graded_outcomes(nb)}
+
+
+def graded_outcomes(nb) -> dict[str, str | None]:
+    """grade id -> outcome of each graded code cell of an executed notebook: ``None`` when it ran
+    without error, ``"ExcName: message"`` when it raised, ``"not run"`` when execution stopped before it."""
+    outcomes: dict[str, str | None] = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        ran = cell.get("execution_count") is not None
+        outcomes[meta["grade_id"]] = f"{errors[0].ename}: {errors[0].evalue}" if errors else None if ran else "not run"
+    return outcomes
 
 
 def learner_submission(assignment: str, answers: dict[str, str] | None = None, *, solved: bool = True):

@@ -41,6 +41,10 @@ L = keras.layers
 # about twice as fast in our run on a 2-core CPU (the other lessons leave them off). Their price: results can differ in the last float32 digits from
 # run to run, so your accuracies may differ slightly from the ones quoted here.
 #
+# The cells that load MNIST, train and evaluate start with `%%demo` (lesson 1): they run as
+# usual in your notebook, and grading skips them. Your functions are graded on small
+# networks of their own, so no graded cell needs the trained CNN.
+#
 # ## The NumPy function you are given
 #
 # Lesson 4's spatial batch norm (training mode). To use your own, paste it into a new cell
@@ -64,6 +68,7 @@ def spatial_batchnorm_forward(x, gamma, beta, eps=1e-3):
 # We feed it the output of a convolution with 8 filters on 64 MNIST images:
 
 # %% [code]
+%%demo
 images, _ = bncourse.load_mnist("train", n=64)
 features = np.asarray(L.Conv2D(8, 3, use_bias=False)(images))       # (64, 26, 26, 8)
 channel_bn = L.BatchNormalization()
@@ -92,11 +97,6 @@ print(f"parameters: {channel_bn.count_params()} = 4 per channel x 8 channels "
 # after each training step; we use the records below.
 
 # %% [code]
-x_train, y_train = bncourse.load_mnist("train", n=bncourse.budget(60000, 6000))
-x_test, y_test = bncourse.load_mnist("test", n=bncourse.budget(10000, 2000))
-print("train:", x_train.shape, " test:", x_test.shape)
-
-
 def build_article_cnn(momentum=0.99):
     return keras.Sequential([
         keras.Input(shape=(28, 28, 1)),
@@ -133,7 +133,11 @@ def train(model, x, y, epochs=1, learning_rate=1e-3, callbacks=()):
     model.fit(x, y, batch_size=128, epochs=epochs, verbose=0, callbacks=list(callbacks))
     return model
 
-
+# %% [code]
+%%demo
+x_train, y_train = bncourse.load_mnist("train", n=bncourse.budget(60000, 6000))
+x_test, y_test = bncourse.load_mnist("test", n=bncourse.budget(10000, 2000))
+print("train:", x_train.shape, " test:", x_test.shape)
 keras.utils.set_random_seed(0)
 recorder = MovingStatsRecorder()
 bncourse.stopwatch()
@@ -186,6 +190,7 @@ keras_checks.check_accuracy_with_batch_statistics(accuracy_with_batch_statistics
 ### END HIDDEN TESTS
 
 # %% [code]
+%%demo
 acc_batch = accuracy_with_batch_statistics(article, x_test, y_test, batch_size=500)
 bncourse.record("cnn_acc_batchstats_m099", acc_batch, "{:.4f}")
 print(f"inference mode (moving statistics): {acc_inference:.4f}")
@@ -270,6 +275,7 @@ keras_checks.check_reestimate_bn_statistics(reestimate_bn_statistics)
 # deviation.
 
 # %% [code]
+%%demo
 reestimated = keras.models.clone_model(article)
 reestimated.set_weights(article.get_weights())
 reestimate_bn_statistics(reestimated, x_train[:bncourse.budget(50, 10) * 128], batch_size=128)
@@ -303,6 +309,7 @@ bncourse.record("cnn_acc_after_reestimate", acc_reestimated, "{:.4f}")
 # statistics ended furthest from the true ones.
 
 # %% [code]
+%%demo
 from bncourse.plotting import caption
 
 
@@ -424,6 +431,7 @@ print(f"this channel: true variance {float(np.asarray(true_bn.moving_variance)[c
 # then use the replay instead of a second full training run.
 
 # %% [code]
+%%demo
 short = {}
 for momentum in (0.99, 0.9):
     keras.utils.set_random_seed(0)
@@ -443,6 +451,7 @@ print(f"moving_mean of the 0.9 run vs replayed from the 0.99 run: max difference
 # produced, and evaluate:
 
 # %% [code]
+%%demo
 momentum_09 = keras.models.clone_model(article)
 momentum_09.set_weights(article.get_weights())
 for bn, records in zip(bn_layers(momentum_09), recorder.records):
@@ -477,6 +486,7 @@ bncourse.record("cnn_acc_inference_m09", acc_m09, "{:.4f}")
 # trains on 6,000 images and the accuracy is lower.)
 
 # %% [code]
+%%demo
 import time
 
 

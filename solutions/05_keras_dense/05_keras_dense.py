@@ -27,6 +27,10 @@
 #
 # Importing TensorFlow takes a few seconds.
 #
+# Every code cell of this lesson except your answers and the checks starts with `%%demo`
+# (lesson 1): it runs as usual in your notebook, and grading skips it. The checks test your
+# functions on small layers and networks of their own.
+#
 # Errors show the lines of your own code that led to them, and a failed check shows its
 # message; run `%xmode Minimal` in a cell for one-line errors, `%xmode Context` to switch
 # back (lesson 1 explains).
@@ -77,6 +81,7 @@ def batchnorm_inference(x, gamma, beta, moving_mean, moving_var, eps=1e-3):
 # The cell records the warning instead of letting it scroll by:
 
 # %% [code]
+%%demo
 import warnings
 
 with warnings.catch_warnings(record=True) as caught:
@@ -95,6 +100,7 @@ for w in caught:
 # softmax output.
 
 # %% [code]
+%%demo
 article_model = keras.Sequential([
     keras.Input(shape=(784,)),
     keras.layers.Dense(64),
@@ -114,6 +120,7 @@ article_model.summary()
 # 128 non-trainable parameters come from.
 
 # %% [code]
+%%demo
 bn_layer = article_model.layers[1]
 for variable in bn_layer.weights:
     values = np.asarray(variable)
@@ -136,6 +143,7 @@ print(f"count_params: {bn_layer.count_params()}  (4 x 64)")
 # show) and compare with `batchnorm_forward`:
 
 # %% [code]
+%%demo
 rng = np.random.default_rng(0)
 x = rng.normal(3.0, 2.0, size=(32, 5)).astype("float32")
 layer = keras.layers.BatchNormalization()
@@ -163,6 +171,7 @@ print(f"training mode: max |Keras - NumPy| = {np.abs(y_keras - y_numpy).max():.1
 # depend on them.)
 
 # %% [code]
+%%demo
 batch_size, k = 32, 5
 x_small, _ = bncourse.load_mnist("train", n=batch_size * k, flatten=True)
 
@@ -230,6 +239,7 @@ print("moving_mean now:", np.asarray(bn.moving_mean)[:4], "...")
 # current `gamma` and `beta` (which SGD has changed by now).
 
 # %% [code]
+%%demo
 out_keras = probe.predict(x_small, verbose=0)
 gamma_t, beta_t, mean_t, var_t = bn.get_weights()
 out_numpy = batchnorm_inference(z, gamma_t, beta_t, mean_t, var_t, eps=bn.epsilon)
@@ -279,6 +289,7 @@ keras_checks.check_bn_inference_from_layer(bn_inference_from_layer)
 # `training=False`. The cell checks each claim on `probe`:
 
 # %% [code]
+%%demo
 def moving_now():
     return np.asarray(bn.moving_mean).copy()
 
@@ -312,6 +323,7 @@ print("fit changed it:                           ", not np.array_equal(moving_no
 # `compile`), and train:
 
 # %% [code]
+%%demo
 bn.trainable = False
 dense.trainable = True
 probe.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
@@ -378,11 +390,10 @@ keras_checks.check_build_bn_mlp(build_bn_mlp)
 #
 # Your network against the same network without BN (Dense layers with bias and ReLU), same
 # seed, same data order, Adam with its default learning rate, batch size 128. We monitor
-# the test accuracy after each epoch; we do not use it to choose anything. (When the
-# notebook is autograded it trains on fewer images for fewer epochs: the curves are then
-# only a sketch.)
+# the test accuracy after each epoch; we do not use it to choose anything.
 
 # %% [code]
+%%demo
 def build_plain_mlp(hidden_units=(128, 64)):
     """The same network without BN: Dense(units, relu) per hidden layer."""
     inp = keras.Input((784,))
@@ -392,9 +403,9 @@ def build_plain_mlp(hidden_units=(128, 64)):
     return keras.Model(inp, keras.layers.Dense(10, activation="softmax")(h))
 
 
-x_train, y_train = bncourse.load_mnist("train", n=bncourse.budget(60000, 6000), flatten=True)
-x_test, y_test = bncourse.load_mnist("test", n=bncourse.budget(10000, 2000), flatten=True)
-epochs = bncourse.budget(5, 2)
+x_train, y_train = bncourse.load_mnist("train", n=60000, flatten=True)
+x_test, y_test = bncourse.load_mnist("test", n=10000, flatten=True)
+epochs = 5
 
 models, histories = {}, {}
 for name, build in [("with BN", build_bn_mlp), ("without BN", build_plain_mlp)]:
@@ -408,6 +419,7 @@ for name, build in [("with BN", build_bn_mlp), ("without BN", build_plain_mlp)]:
     print(f"{name:10s}: test accuracy per epoch {np.round(histories[name]['val_accuracy'], 4)}")
 
 # %% [code]
+%%demo
 from bncourse.plotting import caption
 
 fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -479,8 +491,9 @@ bncourse.record("mlp_plain_test_accuracy", histories["without BN"]["val_accuracy
 # momentum 0.9 and one with 0.99, and follow the moving mean of the centre pixel:
 
 # %% [code]
+%%demo
 pixel = 14 * 28 + 14
-n_steps, stream_batch = bncourse.budget(400, 150), 64
+n_steps, stream_batch = 400, 64
 population_mean = float(x_train[:, pixel].mean())
 traces = {}
 for momentum in (0.9, 0.99):
@@ -515,6 +528,7 @@ for label, trace in traces.items():
 # defaults to $10^{-3}$, a hundred times larger. Read from the layer:
 
 # %% [code]
+%%demo
 print("BatchNormalization().epsilon =", keras.layers.BatchNormalization().epsilon)
 
 # %% [markdown]
@@ -530,6 +544,7 @@ print("BatchNormalization().epsilon =", keras.layers.BatchNormalization().epsilo
 # std 3 (`Constant(c)` fills a weight with `c`):
 
 # %% [code]
+%%demo
 x_init = np.random.default_rng(2).normal(5.0, 3.0, size=(512, 2)).astype("float32")
 C = keras.initializers.Constant
 for label, kwargs in [
@@ -612,6 +627,7 @@ keras_checks.check_fold_bn_into_dense(fold_bn_into_dense)
 # one `Dense(units, activation="relu")`; the output layer is copied as it is.
 
 # %% [code]
+%%demo
 trained = models["with BN"]
 blocks = [lay for lay in trained.layers if not isinstance(lay, keras.layers.InputLayer)]
 folded_in = keras.Input((784,))

@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -94,8 +95,51 @@ def catalog_table(results) -> list[str]:
     return lines
 
 
+# Parallel runs (pytest-xdist; pyproject's addopts: -n auto --dist loadgroup). A module is one work
+# unit, so its module-scoped fixtures (a graded class, a catalog course) are built once; modules that
+# share a session fixture are one unit, so it is built once too. Units start heaviest first (longest
+# first keeps two workers busy to the end); the order is by cost measured in a full run, and a unit
+# not listed starts after them, in collection order.
+SHARED_UNITS = {"test_execute": "full_run", "test_autograde_roundtrip": "full_run"}  # session fixture full_run
+HEAVIEST_FIRST = ["full_run", "test_catalog_autograde", "test_grade", "test_stock_identity", "test_browser",
+                  "test_keras_checks_catalog", "test_bundle", "test_distributed", "test_progress", "test_release"]
+
+
+def _unit(item) -> str:
+    module = item.module.__name__ if item.module else item.nodeid.split("::")[0]
+    return SHARED_UNITS.get(module, module)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {unit: i for i, unit in enumerate(HEAVIEST_FIRST)}
+    order = {}
+    for item in items:
+        unit = _unit(item)
+        order.setdefault(unit, (rank.get(unit, len(rank)), len(order)))
+        item.add_marker(pytest.mark.xdist_group(unit))
+    items.sort(key=lambda item: order[_unit(item)])  # stable: a unit's own tests keep their order
+
+
+class _WorkerReports:
+    """Carries each xdist worker's REPORTS to the controller, which prints them."""
+
+    @pytest.hookimpl
+    def pytest_sessionfinish(self, session):
+        if hasattr(session.config, "workeroutput"):
+            session.config.workeroutput["reports"] = json.dumps(REPORTS)
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node, error):
+        REPORTS.update(json.loads(getattr(node, "workeroutput", {}).get("reports", "{}")))
+
+
+def pytest_configure(config):
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_WorkerReports(), "bncourse-worker-reports")
+
+
 def pytest_terminal_summary(terminalreporter):
-    for title, lines in REPORTS.items():
+    for title, lines in sorted(REPORTS.items()):
         terminalreporter.write_sep("=", title)
         for line in lines:
             terminalreporter.write_line(line)

@@ -284,7 +284,7 @@ def test_student_requirements_are_the_course_pins_without_instructor_tools(built
     student, course_pins = _pins((course / "requirements.txt").read_text()), _pins((ROOT / "requirements.txt").read_text())
     assert student == {k: v for k, v in course_pins.items() if k not in bundle.INSTRUCTOR_ONLY}
     assert {"nbgrader", "jupyterlab", "keras", "numpy", "ipywidgets"} <= set(student)
-    assert not {"pytest", "ruff", "playwright", "dask"} & set(student)
+    assert not {"pytest", "pytest-xdist", "execnet", "ruff", "playwright", "dask"} & set(student)
     # what is left out is not needed by what is kept (installed metadata, transitively)
     seen, todo = set(), [k for k in student if not k.startswith("tensorflow")]
     while todo:

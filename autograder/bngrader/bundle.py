@@ -45,7 +45,8 @@ COPIED = ("LICENSE", "CITATION.cff")  # CC BY 4.0 and MNIST's CC BY-SA 3.0 ask f
 #: requirements.txt entries students do not need: class grading (dask, distributed), the grader's
 #: page cleaning (nh3, jupyter-server-mathjax), the maintainers' tests and lint. Nothing a
 #: student's package needs depends on them (tests/test_bundle.py checks).
-INSTRUCTOR_ONLY = ("dask", "distributed", "nh3", "jupyter-server-mathjax", "pytest", "ruff", "playwright")
+INSTRUCTOR_ONLY = ("dask", "distributed", "nh3", "jupyter-server-mathjax", "pytest", "pytest-xdist", "execnet", "ruff",
+                   "playwright")
 
 # --- what must never be in it -----------------------------------------------------------------
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS",

@@ -301,8 +301,12 @@ assert_exact("moving_09", moving_09, [0.3, 0.57, 0.813])
 # moving statistics change **more slowly**. The remaining gap halves every
 # $\ln 0.5 / \ln m$ steps: about 69 steps for 0.99, 7 for 0.9. (Some tutorials state the
 # opposite; the formula settles it.)
+#
+# Cells that start with `%%demo` are demonstrations, like the plot below: they run as usual,
+# and nbgrader skips them while grading, so grading stays fast. No exercise depends on them.
 
 # %% [code]
+%%demo
 import matplotlib.pyplot as plt
 
 from bncourse.plotting import caption, plot_traces
@@ -356,6 +360,7 @@ check_normalize_1d(normalize)
 # browser, you see the figure for the default values.)
 
 # %% [code]
+%%demo
 from bncourse.widgets import bn_explorer
 
 bn_explorer(normalize);
@@ -366,9 +371,6 @@ bn_explorer(normalize);
 # The same batch through `keras.layers.BatchNormalization` in training mode. The cell
 # prints the defaults of the installed Keras and compares the layer's output and its
 # moving statistics with your hand computation. (Importing TensorFlow takes a few seconds.)
-#
-# Cells that start with `%%demo` are demonstrations: they run as usual, and nbgrader
-# skips them while grading.
 
 # %% [code]
 %%demo

@@ -334,8 +334,13 @@ print("inference mode, fresh moving statistics:\n", fresh(X))
 # for a while. How long that takes depends on the momentum. Below, two layers see the
 # same stream of MNIST batches (100 images, 784 pixel features); we follow the moving mean
 # of the centre pixel against its mean over the 10,000 images.
+#
+# Cells that start with `%%demo` are demonstrations, like this experiment and the classifier
+# below: they run as usual, and nbgrader skips them while grading, so grading stays fast.
+# No exercise depends on them.
 
 # %% [code]
+%%demo
 import matplotlib.pyplot as plt
 
 from bncourse.plotting import caption, plot_traces
@@ -416,6 +421,7 @@ for m in layers:
 # training mode, so your forward pass and your moving-statistics update run 500 times.
 
 # %% [locked id=mlp_train]
+%%demo
 rng = np.random.default_rng(0)
 W1 = rng.normal(0.0, np.sqrt(2 / 784), size=(784, 100))  # fixed: never trained in this lesson
 bn = BatchNorm(100)                                       # your layer, Keras defaults
@@ -443,6 +449,7 @@ for _ in range(steps):
 # and inference mode with statistics that were never updated.
 
 # %% [locked id=mlp_eval]
+%%demo
 def accuracy(h, y, normalize):
     h = normalize(h)
     return np.mean(np.argmax(np.maximum(h, 0.0) @ W2 + b2, axis=1) == y)
@@ -466,6 +473,7 @@ for label, normalize in rows:
 # mean and biased variance of $x W_1$ over all 10,000 training images:
 
 # %% [code]
+%%demo
 true_mean, true_var = h_train.mean(axis=0), h_train.var(axis=0)
 print(f"true variances range from {true_var.min():.2f} to {true_var.max():.2f}; moving_variance started at 1")
 print(f"largest |moving_mean - mean| : {np.abs(bn.moving_mean - true_mean).max():.3f} "
@@ -491,8 +499,7 @@ print(f"largest moving_variance error: {100 * np.abs(bn.moving_variance / true_v
 # through `.assign`. Keras computes in float32, so differences around $10^{-6}$ are expected.
 # The cell checks the training-mode output, the moving statistics after five training
 # calls, the inference-mode output, and the float32 batch with mean $10^4$.
-# (Importing TensorFlow takes a few seconds.) Cells that start with `%%demo` are
-# demonstrations: they run as usual, and nbgrader skips them while grading.
+# (Importing TensorFlow takes a few seconds.)
 
 # %% [code]
 %%demo

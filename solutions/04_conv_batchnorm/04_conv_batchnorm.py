@@ -204,9 +204,11 @@ bn_checks.check_spatial_batchnorm_backward(spatial_batchnorm_backward, spatial_b
 # (computed in NumPy; the filters are scaled by 0.3, 1, 3 and 10 and get different biases,
 # so the channels live on very different scales). Then your `spatial_batchnorm_forward`
 # with $\gamma = 1$, $\beta = 0$. The figure shows each channel's mean and standard
-# deviation (the bar spans mean ± std) before and after.
+# deviation (the bar spans mean ± std) before and after. Cells that start with `%%demo` are
+# demonstrations, like this one: they run as usual, and nbgrader skips them while grading.
 
 # %% [code]
+%%demo
 import matplotlib.pyplot as plt
 
 images, _ = bncourse.load_mnist("train", n=256)                  # (256, 28, 28, 1)
@@ -274,8 +276,7 @@ print("after:  mean", np.round(normalized.mean(axis=(0, 1, 2)), 2) + 0.0, " std"
 # (default $-1$, the channel axis in NHWC); it averages over all the other axes. Below:
 # the same input `x` through the layer in training mode, compared with your function
 # (`bncourse.keras_compare.keras_batchnorm` runs the layer under a `tf.GradientTape`, as in
-# lesson 3); the axes its moving mean was computed over; and its variables. Cells that start with
-# `%%demo` are demonstrations: they run as usual, and nbgrader skips them while grading.
+# lesson 3); the axes its moving mean was computed over; and its variables.
 
 # %% [code]
 %%demo

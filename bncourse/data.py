@@ -7,6 +7,7 @@ to point at another folder holding the same four files.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -18,7 +19,7 @@ FILES = {
     "train": ("train-images.idx3-ubyte.gz", "train-labels.idx1-ubyte.gz"),
     "test": ("t10k-images.idx3-ubyte.gz", "t10k-labels.idx1-ubyte.gz"),
 }
-_CHECKED: set[Path] = set()
+_CHECKED: set[tuple[Path, int, int]] = set()  # (path, size, mtime_ns) of files whose checksum matched
 
 
 class DataError(RuntimeError):
@@ -48,10 +49,17 @@ def _expected_sums(folder: Path) -> dict[str, str]:
     return table
 
 
-def _verified(folder: Path, name: str) -> Path:
+def _stamp(path: Path) -> tuple[Path, int, int]:
+    """(path, size, modification time): a file replaced or edited since gets a new stamp."""
+    st = path.stat()
+    return path, st.st_size, st.st_mtime_ns
+
+
+def _verified(folder: Path, name: str) -> tuple[Path, int, int]:
+    """The stamp of ``folder / name`` once its SHA-256 matches ``SHA256SUMS`` (checked once per stamp)."""
     path = folder / name
-    if path in _CHECKED:
-        return path
+    if path.is_file() and _stamp(path) in _CHECKED:
+        return _stamp(path)
     fix = (
         "Restore it with `git checkout -- data/mnist/` (the course ships MNIST), "
         "or set BNCOURSE_DATA to a folder with the four original MNIST idx .gz files."
@@ -67,16 +75,27 @@ def _verified(folder: Path, name: str) -> Path:
             f"MNIST file {path} is corrupt: SHA-256 {actual[:12]}..., "
             f"expected {expected[:12]}.... {fix}"
         )
-    _CHECKED.add(path)
-    return path
+    stamp = _stamp(path)
+    _CHECKED.add(stamp)
+    return stamp
 
 
-def _read_idx(path: Path) -> np.ndarray:
+@functools.lru_cache(maxsize=8)
+def _read_idx(stamp: tuple[Path, int, int]) -> np.ndarray:
+    """The decoded idx file (uint8), cached for the life of the process (the kernel).
+
+    Keyed by the file's stamp, so a file that changes is read again. The array is read-only
+    (a view of the decompressed bytes): :func:`load_mnist` only ever returns new arrays made
+    from it, so nothing a learner does to the returned arrays can change the cache.
+    """
+    path = stamp[0]
     with gzip.open(path, "rb") as f:
         raw = f.read()
     ndim = raw[3]
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    array = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    array.flags.writeable = False  # frombuffer over bytes is read-only already; say so
+    return array
 
 
 def load_mnist(split: str = "train", n: int | None = None, *, flatten: bool = False):
@@ -89,7 +108,8 @@ def load_mnist(split: str = "train", n: int | None = None, *, flatten: bool = Fa
 
     Returns:
         ``(x, y)``: ``x`` float32 in [0, 1], shape (N, 28, 28, 1) or (N, 784);
-        ``y`` int64 labels 0-9, shape (N,).
+        ``y`` int64 labels 0-9, shape (N,). Both are new arrays at every call, yours to change:
+        the decoded files are read once per process and kept read-only (see ``_read_idx``).
 
     Raises:
         DataError: a file is missing or its SHA-256 does not match ``SHA256SUMS``.

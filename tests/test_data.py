@@ -58,3 +58,30 @@ def test_missing_manifest_is_reported(data_copy):
 def test_bad_split_is_a_clear_error():
     with pytest.raises(ValueError, match="split must be"):
         load_mnist("validation")
+
+
+def test_decoded_files_are_cached_and_a_learners_changes_do_not_reach_the_cache():
+    x, y = load_mnist("test", n=100)
+    first = x.copy(), y.copy()
+    hits = data_mod._read_idx.cache_info().hits
+    x[:] = 0.0  # a learner normalizing in place
+    y[:] = 7
+    x2, y2 = load_mnist("test", n=100)
+    assert data_mod._read_idx.cache_info().hits >= hits + 2  # served from the cache, not decoded again
+    np.testing.assert_array_equal(x2, first[0])
+    np.testing.assert_array_equal(y2, first[1])
+    assert x2.flags.writeable and y2.flags.writeable and x2 is not x
+    cached = data_mod._read_idx(data_mod._verified(data_mod.data_dir(), data_mod.FILES["test"][1]))
+    assert not cached.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        cached[0] = 1
+
+
+def test_a_file_corrupted_after_a_load_is_checked_again(data_copy):
+    load_mnist("test", n=10)
+    path = data_copy / "t10k-labels.idx1-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"t10k-labels\.idx1-ubyte\.gz is corrupt"):
+        load_mnist("test", n=10)

@@ -95,18 +95,18 @@ def catalog_table(results) -> list[str]:
     return lines
 
 
-# Parallel runs (pytest-xdist; pyproject's addopts: -n auto --dist loadgroup). A module is one work
+# Parallel runs (pytest-xdist; pyproject's addopts: -n auto --dist loadscope). A module is one work
 # unit, so its module-scoped fixtures (a graded class, a catalog course) are built once; modules that
 # share a session fixture are one unit, so it is built once too. Units start heaviest first (longest
 # first keeps two workers busy to the end); the order is by cost measured in a full run, and a unit
 # not listed starts after them, in collection order.
 SHARED_UNITS = {"test_execute": "full_run", "test_autograde_roundtrip": "full_run"}  # session fixture full_run
 HEAVIEST_FIRST = ["full_run", "test_catalog_autograde", "test_grade", "test_stock_identity", "test_browser",
-                  "test_keras_checks_catalog", "test_bundle", "test_distributed", "test_progress", "test_release"]
+                  "test_distributed", "test_validation", "test_progress", "test_term", "test_report"]
 
 
-def _unit(item) -> str:
-    module = item.module.__name__ if item.module else item.nodeid.split("::")[0]
+def work_unit(nodeid: str) -> str:
+    module = Path(nodeid.split("::")[0]).stem
     return SHARED_UNITS.get(module, module)
 
 
@@ -114,14 +114,22 @@ def pytest_collection_modifyitems(config, items):
     rank = {unit: i for i, unit in enumerate(HEAVIEST_FIRST)}
     order = {}
     for item in items:
-        unit = _unit(item)
-        order.setdefault(unit, (rank.get(unit, len(rank)), len(order)))
-        item.add_marker(pytest.mark.xdist_group(unit))
-    items.sort(key=lambda item: order[_unit(item)])  # stable: a unit's own tests keep their order
+        order.setdefault(work_unit(item.nodeid), (rank.get(work_unit(item.nodeid), len(rank)), len(order)))
+    items.sort(key=lambda item: order[work_unit(item.nodeid)])  # stable: a unit's own tests keep their order
 
 
-class _WorkerReports:
-    """Carries each xdist worker's REPORTS to the controller, which prints them."""
+class _Parallel:
+    """xdist's side: work units as above, and each worker's REPORTS carried to the controller."""
+
+    @pytest.hookimpl
+    def pytest_xdist_make_scheduler(self, config, log):
+        from xdist.scheduler import LoadScopeScheduling
+
+        class UnitScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid):
+                return work_unit(nodeid)
+
+        return UnitScheduling(config, log)
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session):
@@ -135,7 +143,7 @@ class _WorkerReports:
 
 def pytest_configure(config):
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_WorkerReports(), "bncourse-worker-reports")
+        config.pluginmanager.register(_Parallel(), "bncourse-parallel")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -77,3 +77,12 @@ class TempCourse:
             nb = gb.find_submission_notebook(notebook, assignment, student)
             cells = [CellScore(g.name, g.score, g.max_score, g.cell.cell_type == "markdown") for g in nb.grades]
             return nb.score, nb.max_score, cells
+
+
+def combined_submissions(courses: dict[str, TempCourse], dest: Path) -> Path:
+    """One submitted/ tree holding the submissions of every course (one course per assignment), so
+    one ``bngrader grade`` run grades them all on one pool of workers, as an instructor's class run
+    does. Copies: grade.py never follows a link."""
+    for tc in courses.values():
+        shutil.copytree(tc.root / "instructor" / "submitted", dest, dirs_exist_ok=True)
+    return dest

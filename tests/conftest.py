@@ -106,15 +106,17 @@ HEAVIEST_FIRST = ["full_run", "test_catalog_autograde", "test_grade", "test_stoc
 
 
 def work_unit(nodeid: str) -> str:
+    """The work unit of a test: its module's name, or the shared unit of modules in SHARED_UNITS."""
     module = Path(nodeid.split("::")[0]).stem
     return SHARED_UNITS.get(module, module)
 
 
 def pytest_collection_modifyitems(config, items):
     rank = {unit: i for i, unit in enumerate(HEAVIEST_FIRST)}
-    order = {}
+    order = {}  # unit -> (its rank, or after every listed unit; then its first appearance)
     for item in items:
-        order.setdefault(work_unit(item.nodeid), (rank.get(work_unit(item.nodeid), len(rank)), len(order)))
+        unit = work_unit(item.nodeid)
+        order.setdefault(unit, (rank.get(unit, len(rank)), len(order)))
     items.sort(key=lambda item: order[work_unit(item.nodeid)])  # stable: a unit's own tests keep their order
 
 

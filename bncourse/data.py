@@ -58,13 +58,14 @@ def _stamp(path: Path) -> tuple[Path, int, int]:
 def _verified(folder: Path, name: str) -> tuple[Path, int, int]:
     """The stamp of ``folder / name`` once its SHA-256 matches ``SHA256SUMS`` (checked once per stamp)."""
     path = folder / name
-    if path.is_file() and _stamp(path) in _CHECKED:
-        return _stamp(path)
+    stamp = _stamp(path) if path.is_file() else None
+    if stamp in _CHECKED:
+        return stamp
     fix = (
         "Restore it with `git checkout -- data/mnist/` (the course ships MNIST), "
         "or set BNCOURSE_DATA to a folder with the four original MNIST idx .gz files."
     )
-    if not path.is_file():
+    if stamp is None:
         raise DataError(f"MNIST file {path} is missing. {fix}")
     expected = _expected_sums(folder).get(name)
     if expected is None:
@@ -75,8 +76,7 @@ def _verified(folder: Path, name: str) -> tuple[Path, int, int]:
             f"MNIST file {path} is corrupt: SHA-256 {actual[:12]}..., "
             f"expected {expected[:12]}.... {fix}"
         )
-    stamp = _stamp(path)
-    _CHECKED.add(stamp)
+    _CHECKED.add(stamp)  # stamped before the read: a file changed during it is checked again next time
     return stamp
 
 

@@ -27,7 +27,7 @@
 #
 # Importing TensorFlow takes a few seconds.
 #
-# Every code cell of this lesson except your answers and the checks starts with `%%demo`
+# Every code cell of this lesson except the setup, your answers and the checks starts with `%%demo`
 # (lesson 1): it runs as usual in your notebook, and grading skips it. The checks test your
 # functions on small layers and networks of their own.
 #

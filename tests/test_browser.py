@@ -659,6 +659,17 @@ def written_answer(xss_course, tmp_path_factory):
     return source
 
 
+# Holds back the grading view's fetch of the stored grades by 1.5 s, so the test always meets the
+# order a busy server gives: score inputs on the page, their views not yet bound.
+SLOW_GRADE_FETCH = """
+const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+XMLHttpRequest.prototype.open = function (method, url) { this.bnUrl = String(url); return open.apply(this, arguments); };
+XMLHttpRequest.prototype.send = function () {
+  if (!this.bnUrl.includes('/api/grades?')) return send.apply(this, arguments);
+  setTimeout(() => send.apply(this, arguments), 1500);
+};"""
+
+
 def test_a_written_answer_graded_in_formgrader_reaches_the_grades(browser, lab, xss_course, written_answer):
     """Formgrader shows the due date `bngrader grade --deadline` recorded; the instructor types a
     score for each written answer in its grading view; the gradebook stores them and `bngrader
@@ -672,12 +683,18 @@ def test_a_written_answer_graded_in_formgrader_reaches_the_grades(browser, lab, 
         sid = gb.find_submission_notebook(L1, L1, "ada").id
         assert all(gb.find_grade(w, L1, L1, "ada").needs_manual_grade for w in written)
     page = browser.new_page()
+    page.add_init_script(SLOW_GRADE_FETCH)  # as on a loaded CI machine, where this raced once
     try:
         with _shot_on_failure(page, "formgrader-written-answer"):
             page.goto(f"{lab}/formgrader?path={xss_course}&token={TOKEN}")
             row = page.locator("tr", has=page.get_by_role("link", name=L1, exact=True))
             expect(row.locator("td.duedate")).to_contain_text("2026-11-01", timeout=RUN_TIMEOUT)  # --deadline's
             page.goto(f"{lab}/formgrader/submissions/{sid}/?token={TOKEN}")
+            # The score inputs are in the page before Formgrader has fetched the grades and bound
+            # a view to each (formgrade.js, loadGrades); a score typed earlier is lost, because
+            # binding renders the stored (empty) score over it. Type only once the views exist.
+            page.wait_for_function("() => typeof formgrader !== 'undefined' && formgrader.grades"
+                                   " && formgrader.grades.loaded", timeout=UI_TIMEOUT)
             for w, value in manual.items():
                 expect(page.locator(f"text={w}: so that a constant feature").first).to_be_visible(timeout=UI_TIMEOUT)
                 score = page.locator(f"input.score#{w}")

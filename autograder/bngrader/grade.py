@@ -994,22 +994,26 @@ def _duration(seconds: float) -> str:
 
 # ============================================================================ main process
 
-def _generate(db: Path, release: Path):
-    """Stock ``nbgrader generate_assignment`` for every assignment, in-process, into ``db``."""
+def _generate(db: Path, release: Path, assignments: list[str]):
+    """Stock ``nbgrader generate_assignment`` for ``assignments``, in-process, into ``db``."""
     from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
 
-    c = Config()
-    settings.apply(c)
-    c.CourseDirectory.root = str(ROOT)
-    c.CourseDirectory.release_directory = str(release)
-    c.CourseDirectory.db_url = f"sqlite:///{db}"
-    c.CourseDirectory.assignment_id = "*"
-    c.GenerateAssignment.force = True
-    conv = GenerateAssignment(coursedir=CourseDirectory(config=c), config=c)
-    conv.log.setLevel(logging.ERROR)
-    conv.start()
+    from bngrader.course import grading_env
+
+    os.environ.update(grading_env())  # nbgrader's Gradebook calls `alembic` by name
+    for assignment in sorted(set(assignments)):
+        c = Config()
+        settings.apply(c)
+        c.CourseDirectory.root = str(ROOT)
+        c.CourseDirectory.release_directory = str(release)
+        c.CourseDirectory.db_url = f"sqlite:///{db}"
+        c.CourseDirectory.assignment_id = assignment
+        c.GenerateAssignment.force = True
+        conv = GenerateAssignment(coursedir=CourseDirectory(config=c), config=c)
+        conv.log.setLevel(logging.ERROR)
+        conv.start()
 
 
 def _cells_in(db: Path) -> dict:
@@ -1020,23 +1024,26 @@ def _cells_in(db: Path) -> dict:
                 for a in gb.assignments for nb in a.notebooks}
 
 
-def prepare(out: Path, master_db: Path) -> tuple[Path, dict]:
-    """The assignments as stock ``generate_assignment`` records them, once per version of
-    ``solutions/``: a template gradebook (each submission gets a private copy of it) and the
-    released notebooks. The course gradebook gets them too, when it lacks them or they changed.
-    Returns (template, {assignment: (max per notebook, cells per notebook, release cells)})."""
+def prepare(out: Path, master_db: Path, assignments: list[str]) -> tuple[Path, dict]:
+    """``assignments`` as stock ``generate_assignment`` records them, once per version of their
+    solutions: a template gradebook (each submission gets a private copy of it) and the released
+    notebooks. The course gradebook gets them too, when it lacks them or they changed; it keeps
+    every other assignment as it is. Returns (template, {assignment: (max per notebook, cells per
+    notebook, release cells)})."""
     from nbgrader.api import Gradebook
 
+    assignments = sorted(set(assignments))
     h = hashlib.sha256()
-    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
-        h.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    for assignment in assignments:
+        for path in sorted((ROOT / "solutions" / assignment).glob("*.ipynb")):
+            h.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
     key = h.hexdigest()[:16]
     cache = out / "work" / f"template-{key}"
     template, release = cache / "gradebook.db", cache / "release"
     if not template.exists():
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True)
-        _generate(cache / "building.db", release)
+        _generate(cache / "building.db", release, assignments)
         os.replace(cache / "building.db", template)
     if not master_db.exists():
         master_db.parent.mkdir(parents=True, exist_ok=True)
@@ -1044,8 +1051,9 @@ def prepare(out: Path, master_db: Path) -> tuple[Path, dict]:
     else:
         wanted = _cells_in(template)
         have = _cells_in(master_db)
-        if any(have.get(k) != v for k, v in wanted.items()):
-            _generate(master_db, cache / "release-master")
+        stale = {a for (a, notebook), cells in wanted.items() if have.get((a, notebook)) != cells}
+        if stale:
+            _generate(master_db, cache / "release-master", sorted(stale))
     info = {}
     with Gradebook(f"sqlite:///{template}") as gb:
         for a in gb.assignments:
@@ -1192,7 +1200,7 @@ def grade_class(assignments: list[str], options: GradeOptions = GradeOptions(), 
     workers = workers or default_workers()
     options = replace(options, sandbox=_check_run(assignments, options.sandbox, deadline, late_policy, quiet))
     master_db = Path(gradebook).resolve() if gradebook else out / "gradebook.db"
-    template, info = prepare(out, master_db)
+    template, info = prepare(out, master_db, assignments)
     if deadline:
         set_due_date(master_db, assignments, parse_time(deadline))
     tasks, results, rejected, notes = [], {}, [], {}

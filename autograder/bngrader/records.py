@@ -236,7 +236,7 @@ def export_main(argv: list[str] | None = None) -> int:
     if problems or not db.is_file():
         print("error: " + "; ".join(problems or [f"no gradebook at {db}"]), file=sys.stderr)
         return 2
-    _, info = prepare(out, db)
+    _, info = prepare(out, db, wanted)
     rows = update(db, out, {a: None for a in wanted}, {a: cell_order(info[a][1]) for a in wanted}, args.late_penalty)
     print(f"{len(rows)} rows: {', '.join(str(out / 'grades' / f'{a}.csv') for a in wanted)}; all in {out / 'grades.csv'}"
           f"; report: {out / 'report.html'}")

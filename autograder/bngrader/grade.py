@@ -1003,14 +1003,14 @@ def _generate(db: Path, release: Path, assignments: list[str]):
     from bngrader.course import grading_env
 
     os.environ.update(grading_env())  # nbgrader's Gradebook calls `alembic` by name
-    for assignment in sorted(set(assignments)):
-        c = Config()
-        settings.apply(c)
-        c.CourseDirectory.root = str(ROOT)
-        c.CourseDirectory.release_directory = str(release)
-        c.CourseDirectory.db_url = f"sqlite:///{db}"
+    c = Config()
+    settings.apply(c)
+    c.CourseDirectory.root = str(ROOT)
+    c.CourseDirectory.release_directory = str(release)
+    c.CourseDirectory.db_url = f"sqlite:///{db}"
+    c.GenerateAssignment.force = True
+    for assignment in assignments:
         c.CourseDirectory.assignment_id = assignment
-        c.GenerateAssignment.force = True
         conv = GenerateAssignment(coursedir=CourseDirectory(config=c), config=c)
         conv.log.setLevel(logging.ERROR)
         conv.start()
